@@ -1,0 +1,259 @@
+"""From a job spec to a run the loop can execute: every semantic check, every default filled.
+
+``resolve_spec`` is the one place a spec's meaning is decided. It collects every problem it
+finds (``SpecErrors``, one entry per field) rather than stopping at the first, so a 422 or the
+CLI lists them all at once. The resolved spec (``PreparedRun.spec``) has every default written
+out: submitting it again gives the same result, bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from pydantic import ValidationError
+
+from engine.errors import SpecError, SpecErrors
+from engine.objectives.base import Objective
+from engine.objectives.catalogue import build_catalogue_objective
+from engine.objectives.datasets import (
+    DATASET_MODELS,
+    build_dataset_objective,
+    default_init,
+    generate_dataset,
+    load_inline_data,
+)
+from engine.objectives.expression import build_expression_objective
+from engine.optimizers.base import OptimizerDef
+from engine.optimizers.registry import hyper_row, resolve_optimizer
+from engine.schedules import resolve_schedule
+from engine.spec import ExpressionFunction, GeneratedData, InlineData, JobSpec, StoredData
+
+DatasetLoader = Callable[[str], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Server-side caps (SPEC.md §2: ``max_steps`` has a configurable cap)."""
+
+    max_steps: int = 10_000_000
+    max_record_points: int = 2_000_000
+
+
+@dataclass
+class PreparedRun:
+    """One run, ready for ``engine.run``: the resolved spec and the objects it names."""
+
+    spec: dict[str, Any]
+    objective: Objective
+    optimizer: OptimizerDef
+    hyper: np.ndarray
+    init: np.ndarray
+    learning_rate: float
+    schedule: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_dataset_model(self) -> bool:
+        return self.objective.n_samples > 0
+
+
+_UNION_TAGS = {"str", "int", "float", "bool", "list", "dict"}
+
+
+def _field_path(location: tuple) -> str:
+    """pydantic's error location as a spec field path, without the union-member tags it adds
+    (``function.ExpressionFunction.variables`` -> ``function.variables``)."""
+    parts = [
+        str(part)
+        for part in location
+        if not (isinstance(part, str) and (part in _UNION_TAGS or "[" in part or part[:1].isupper()))
+    ]
+    return ".".join(parts)
+
+
+def parse_spec(body: dict[str, Any] | JobSpec) -> JobSpec:
+    """Shape-check a raw body (the CLI's file) into a ``JobSpec``, as ``SpecErrors`` (one entry
+    per field: the alternatives of a union are merged into one message)."""
+    if isinstance(body, JobSpec):
+        return body
+    try:
+        return JobSpec.model_validate(body)
+    except ValidationError as error:
+        messages: dict[str, list[str]] = {}
+        for entry in error.errors(include_url=False):
+            messages.setdefault(_field_path(entry["loc"]), []).append(entry["msg"])
+        raise SpecErrors(
+            [SpecError(field, "; or ".join(dict.fromkeys(texts))) for field, texts in messages.items()]
+        ) from None
+
+
+def _check(errors: list[SpecError], action: Callable[[], Any]) -> Any:
+    """Run one independent check, collecting its SpecError instead of stopping."""
+    try:
+        return action()
+    except SpecErrors as many:
+        errors.extend(many.errors)
+    except SpecError as one:
+        errors.append(one)
+    return None
+
+
+def _build_objective(spec: JobSpec, load_dataset: DatasetLoader | None) -> Objective:
+    function = spec.function
+    if isinstance(function, ExpressionFunction):
+        if spec.function_params:
+            raise SpecError("function_params", "a formula takes no function_params")
+        bounds = [list(b) for b in function.bounds] if function.bounds else None
+        return build_expression_objective(function.expression, function.variables, bounds)
+    if function in DATASET_MODELS:
+        X, y = _load_data(spec, load_dataset)
+        return build_dataset_objective(function, spec.function_params, X, y)
+    return build_catalogue_objective(function, spec.function_params)
+
+
+def _load_data(spec: JobSpec, load_dataset: DatasetLoader | None) -> tuple[np.ndarray, np.ndarray]:
+    data = spec.data
+    model = str(spec.function)
+    if isinstance(data, InlineData):
+        return load_inline_data(data.X, data.y, model)
+    if isinstance(data, GeneratedData):
+        return generate_dataset(
+            data.generator, data.n_samples, data.n_features, data.noise, data.seed, **data.options
+        )
+    if isinstance(data, StoredData):
+        if load_dataset is None:
+            raise SpecError("data.dataset_id", "stored datasets need the service (or use X, y)")
+        X, y = load_dataset(data.dataset_id)
+        return load_inline_data(X, y, model)
+    raise SpecError("data", "a dataset model needs data: {X, y}, {dataset_id} or {generator}")
+
+
+def _check_shape_rules(spec: JobSpec, errors: list[SpecError], limits: Limits) -> None:
+    dataset = isinstance(spec.function, str) and spec.function in DATASET_MODELS
+    if dataset and spec.data is None:
+        errors.append(SpecError("data", "a dataset model needs data ({X, y}, dataset_id or generator)"))
+    if not dataset:
+        if spec.data is not None:
+            errors.append(SpecError("data", "only dataset models take data"))
+        if spec.batching != "full":
+            errors.append(
+                SpecError(
+                    "batching",
+                    f"'{spec.batching}' needs a dataset model; analytic functions have no "
+                    "samples (use gradient_noise for noisy gradients)",
+                )
+            )
+        if spec.max_epochs is not None:
+            errors.append(SpecError("max_epochs", "only dataset models have epochs"))
+    elif spec.gradient_noise > 0:
+        errors.append(
+            SpecError("gradient_noise", "only analytic functions take gradient_noise; dataset "
+                      "models get noisy gradients from batching")
+        )
+    if spec.max_steps > limits.max_steps:
+        errors.append(
+            SpecError("max_steps", f"{spec.max_steps} is over this server's cap of {limits.max_steps}")
+        )
+    points = spec.max_steps // spec.record_every + 2
+    if points > limits.max_record_points:
+        errors.append(
+            SpecError(
+                "record_every",
+                f"max_steps {spec.max_steps} with record_every {spec.record_every} would record "
+                f"{points} points, over the limit of {limits.max_record_points}; raise "
+                "record_every",
+            )
+        )
+
+
+def _default_init(spec: JobSpec, objective: Objective) -> np.ndarray:
+    """The function's standard start, else a draw from the run's seeded generator."""
+    rng = np.random.default_rng(spec.seed)
+    if objective.n_samples:
+        n_features = objective.data.shape[1] - 1
+        return np.asarray(
+            default_init(str(spec.function), n_features, spec.function_params, rng), dtype=float
+        )
+    if objective.start is not None:
+        return np.asarray(objective.start, dtype=float)
+    bounds = np.asarray(objective.bounds or [(-5.0, 5.0)] * objective.dims, dtype=float)
+    return rng.uniform(bounds[:, 0], bounds[:, 1])
+
+
+def _independent_errors(body: Any, shape_errors: SpecErrors) -> list[SpecError]:
+    """When the shape check fails, still report the optimizer's and the schedule's own problems,
+    so one answer lists every bad field."""
+    if not isinstance(body, dict):
+        return []
+    named = {error.field.split(".")[0] for error in shape_errors.errors}
+    errors: list[SpecError] = []
+    if "optimizer" in body and "optimizer" not in named:
+        _check(errors, lambda: resolve_optimizer(body["optimizer"]))
+    if body.get("schedule") is not None and "schedule" not in named:
+        _check(errors, lambda: resolve_schedule(body["schedule"]))
+    return errors
+
+
+def resolve_spec(
+    body: dict[str, Any] | JobSpec,
+    *,
+    limits: Limits = Limits(),
+    load_dataset: DatasetLoader | None = None,
+) -> PreparedRun:
+    """Validate a spec completely and fill every default; raise ``SpecErrors`` listing all
+    problems, each with its field."""
+    try:
+        spec = parse_spec(body)
+    except SpecErrors as shape_errors:
+        raise SpecErrors(shape_errors.errors + _independent_errors(body, shape_errors)) from None
+    errors: list[SpecError] = []
+    _check_shape_rules(spec, errors, limits)
+    objective = _check(errors, lambda: _build_objective(spec, load_dataset))
+    resolved_optimizer = _check(errors, lambda: resolve_optimizer(spec.optimizer))
+    schedule = _check(errors, lambda: resolve_schedule(spec.schedule))
+    if errors:
+        raise SpecErrors(errors)
+    assert objective is not None and resolved_optimizer is not None and schedule is not None
+    optimizer, hyperparameters = resolved_optimizer
+
+    if spec.init is not None:
+        if len(spec.init) != objective.dims:
+            raise SpecErrors(
+                [SpecError("init", f"has {len(spec.init)} numbers; {objective.name} takes {objective.dims}")]
+            )
+        init = np.asarray(spec.init, dtype=float)
+    else:
+        init = _default_init(spec, objective)
+
+    learning_rate = spec.learning_rate if spec.learning_rate is not None else optimizer.default_lr
+    schedule = dict(schedule)
+    if schedule["name"] == "onecycle":
+        if schedule.get("max_lr") is None:
+            schedule["max_lr"] = learning_rate
+        if schedule.get("total_steps") is None:
+            schedule["total_steps"] = spec.max_steps
+
+    batch_size = spec.batch_size
+    if objective.n_samples:
+        batch_size = {"full": objective.n_samples, "stochastic": 1}.get(spec.batching, batch_size)
+
+    filled = spec.model_dump(mode="json")
+    filled.update(
+        optimizer=hyperparameters,
+        learning_rate=learning_rate,
+        schedule=schedule,
+        init=[float(v) for v in init],
+        batch_size=batch_size,
+    )
+    return PreparedRun(
+        spec=filled,
+        objective=objective,
+        optimizer=optimizer,
+        hyper=hyper_row(optimizer, hyperparameters),
+        init=init,
+        learning_rate=float(learning_rate),
+        schedule=schedule,
+    )
+

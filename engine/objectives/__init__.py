@@ -1,0 +1,1 @@
+"""Objectives: catalogue functions, typed formulas and dataset models."""

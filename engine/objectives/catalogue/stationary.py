@@ -1,0 +1,128 @@
+"""Stationary points to full precision: the literature gives them to four or six digits;
+Newton's method on the exact gradient and Hessian takes them to the last bit, and the Hessian
+says what each one is."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from engine.objectives.base import EMPTY_BATCH, EMPTY_DATA, StationaryPoint
+from engine.objectives.catalogue.model import KnownPoint
+
+ValueAndGradient = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+Hessian = Callable[[np.ndarray], np.ndarray]
+
+
+def newton_refine(
+    evaluate: ValueAndGradient,
+    hessian: Hessian,
+    seed: tuple[float, ...],
+    pinned: tuple[int, ...] = (),
+    max_iterations: int = 100,
+) -> np.ndarray:
+    """Solve ∇f = 0 by Newton's method from ``seed`` (coordinates in ``pinned`` stay put).
+
+    Raises RuntimeError when it does not converge close to the seed: the seed is wrong, and
+    that is a bug in the catalogue, not a user error.
+    """
+    point = np.array(seed, dtype=np.float64)
+    free = np.array([i for i in range(point.size) if i not in pinned])
+    for _ in range(max_iterations):
+        _, grad = evaluate(point[None, :])
+        matrix = hessian(point[None, :])[0][np.ix_(free, free)]
+        step = np.linalg.solve(matrix, grad[0, free])
+        point[free] -= step
+        if np.max(np.abs(step)) <= 4e-16 * (1.0 + np.max(np.abs(point))):
+            break
+    scale = 1.0 + np.max(np.abs(np.asarray(seed)))
+    if not np.all(np.isfinite(point)) or np.max(np.abs(point - seed)) > 1e-3 * scale:
+        raise RuntimeError(f"Newton from {seed} did not converge near it (got {point})")
+    return point
+
+
+def levenberg_marquardt_minimum(
+    evaluate: ValueAndGradient, hessian: Hessian, start: np.ndarray, max_iterations: int = 500
+) -> np.ndarray:
+    """A local minimum downhill from ``start``: damped Newton steps ``(H + λI)⁻¹ ∇f`` that are
+    kept only when the value drops, then plain Newton to the last bit. Used where the
+    literature has no closed form (e.g. Rosenbrock n-D with a ≠ 1)."""
+    point = np.array(start, dtype=np.float64)
+    damping = 1e-3
+    value, grad = (v[0] for v in evaluate(point[None, :]))
+    identity = np.eye(point.size)
+    for _ in range(max_iterations):
+        matrix = hessian(point[None, :])[0]
+        try:
+            step = np.linalg.solve(matrix + damping * identity, grad)
+        except np.linalg.LinAlgError:
+            damping *= 10.0
+            continue
+        candidate = point - step
+        new_value, new_grad = (v[0] for v in evaluate(candidate[None, :]))
+        if new_value < value:
+            point, value, grad = candidate, new_value, new_grad
+            damping = max(damping / 3.0, 1e-12)
+        else:
+            damping *= 4.0
+        if np.linalg.norm(grad) <= 1e-10 * (1.0 + abs(value)):
+            break
+    return newton_refine(evaluate, hessian, tuple(point), max_iterations=20)
+
+
+def curvature_kind(matrix: np.ndarray) -> str:
+    """``minimum``, ``maximum``, ``saddle`` or ``degenerate`` from the Hessian's eigenvalues
+    (zero within rounding, relative to the largest, counts as degenerate)."""
+    eigenvalues = np.linalg.eigvalsh(matrix)
+    tolerance = 1e-9 * max(1.0, float(np.max(np.abs(eigenvalues))))
+    if np.all(eigenvalues > tolerance):
+        return "minimum"
+    if np.all(eigenvalues < -tolerance):
+        return "maximum"
+    if np.any(eigenvalues > tolerance) and np.any(eigenvalues < -tolerance):
+        return "saddle"
+    return "degenerate"
+
+
+def resolve_points(
+    evaluate: ValueAndGradient, hessian: Hessian, known: tuple[KnownPoint, ...]
+) -> tuple[StationaryPoint, ...]:
+    """Refine every known point, compute its value and name its kind. A minimum is ``global``
+    when its value is the lowest among the listed points (ties included), else ``local``."""
+    refined: list[tuple[np.ndarray, float, str]] = []
+    for entry in known:
+        point = (
+            np.array(entry.params, dtype=np.float64)
+            if entry.exact
+            else newton_refine(evaluate, hessian, entry.params, entry.pinned)
+        )
+        value = float(evaluate(point[None, :])[0][0])
+        kind = entry.kind
+        if kind == "auto":
+            free = [i for i in range(point.size) if i not in entry.pinned]
+            curvature = curvature_kind(hessian(point[None, :])[0][np.ix_(free, free)])
+            kind = {"minimum": "local", "maximum": "maximum"}.get(curvature, "saddle")
+        refined.append((point, value, kind))
+    minima = [value for _, value, kind in refined if kind in ("global", "local")]
+    lowest = min(minima) if minima else None
+    points = []
+    for point, value, kind in refined:
+        if kind == "local" and lowest is not None and value <= lowest + 1e-9 * (1 + abs(lowest)):
+            kind = "global"
+        points.append(StationaryPoint(tuple(float(v) for v in point), value, kind))  # type: ignore[arg-type]
+    order = {"global": 0, "local": 1, "saddle": 2, "maximum": 3, "degenerate": 4}
+    return tuple(sorted(points, key=lambda p: (order[p.kind], p.value)))
+
+
+def kernel_evaluator(kernel: Callable, consts: np.ndarray) -> ValueAndGradient:
+    """``x (R, d) -> (loss (R,), grad (R, d))`` through an objective kernel."""
+
+    def evaluate(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        points = np.ascontiguousarray(np.atleast_2d(x), dtype=np.float64)
+        loss = np.empty(points.shape[0])
+        grad = np.empty_like(points)
+        kernel(points, consts, EMPTY_DATA, EMPTY_BATCH, loss, grad)
+        return loss, grad
+
+    return evaluate

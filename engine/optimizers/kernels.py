@@ -1,0 +1,360 @@
+"""Compiled update kernels, one per optimizer family, mirroring ``torch.optim`` exactly.
+
+Every kernel has the signature ``engine.kernels.OPTIMIZER_SIGNATURE``::
+
+    kernel(params (R, d), grads (R, d), state (S, R, d), hyper (R, H), step int64, lr (R,))
+
+and updates ``params`` and ``state`` in place. Each one is a line-by-line transcription of the
+single-tensor code path of torch 2.13 (``torch/optim/<name>.py``, ``_single_tensor_<name>``,
+``foreach=False``, ``capturable=False``, ``differentiable=False``, ``maximize=False``), with
+the *same order of floating-point operations*, so that float64 trajectories agree with torch's
+to rounding. The elementwise ATen ops used there compute, per element:
+
+    a.add(b, alpha=s)            a + s * b
+    a.addcmul(b, c, value=s)     a + (s * b) * c
+    a.addcdiv(b, c, value=s)     a + (s * b) / c
+    a.lerp(b, w)                 a + w * (b - a)        if |w| < 0.5
+                                 b - (b - a) * (1 - w)  otherwise
+    s / tensor (``__rtruediv__``)  tensor.reciprocal() * s
+
+Scalars that torch computes in Python (bias corrections, step sizes) are computed here in the
+same order with the step as a float (torch's ``state["step"]`` is a float tensor read with
+``.item()``), so ``beta ** step`` is C ``pow`` in both.
+
+No fastmath: LLVM must not contract ``a + s * b`` into a fused multiply-add that torch's scalar
+loop does not do.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from engine.kernels import OPTIMIZER_SIGNATURE
+
+
+@njit(cache=True, inline="always")
+def _lerp(start: float, end: float, weight: float) -> float:
+    """ATen's ``lerp`` (aten/src/ATen/native/Lerp.h), the form chosen by the weight's size."""
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1.0 - weight)
+
+
+@njit(cache=True, inline="always")
+def _maximum(a: float, b: float) -> float:
+    """``torch.maximum``: the larger, NaN if either is NaN."""
+    if a != a or b != b:
+        return a + b
+    return a if a >= b else b
+
+
+@njit(OPTIMIZER_SIGNATURE, cache=True)
+def sgd_update(params, grads, state, hyper, step, lr):
+    """SGD (torch.optim.SGD). hyper: momentum, dampening, nesterov, weight_decay.
+
+    g = grad + wd * p;  buf = g on the first step with momentum != 0, else
+    buf = momentum * buf + (1 - dampening) * g;  g = g + momentum * buf (nesterov) or buf;
+    p = p - lr * g.  state[0] = momentum buffer, state[1] = 1 once the buffer exists (torch
+    creates it on the first step whose momentum is non-zero).
+    """
+    n_runs, dims = params.shape
+    for r in range(n_runs):
+        momentum = hyper[r, 0]
+        dampening = hyper[r, 1]
+        nesterov = hyper[r, 2] != 0.0
+        weight_decay = hyper[r, 3]
+        neg_lr = -lr[r]
+        for i in range(dims):
+            g = grads[r, i]
+            p = params[r, i]
+            if weight_decay != 0.0:
+                g = g + weight_decay * p
+            if momentum != 0.0:
+                if state[1, r, i] == 0.0:
+                    buf = g
+                    state[1, r, i] = 1.0
+                else:
+                    buf = state[0, r, i] * momentum + (1.0 - dampening) * g
+                state[0, r, i] = buf
+                if nesterov:
+                    g = g + momentum * buf
+                else:
+                    g = buf
+            params[r, i] = p + neg_lr * g
+
+
+@njit(cache=True, inline="always")
+def _adam_core(params, grads, state, hyper, step, lr, decoupled):
+    t = float(step)
+    n_runs, dims = params.shape
+    for r in range(n_runs):
+        beta1 = hyper[r, 0]
+        beta2 = hyper[r, 1]
+        eps = hyper[r, 2]
+        weight_decay = hyper[r, 3]
+        amsgrad = hyper[r, 4] != 0.0
+        lr_r = lr[r]
+        bias_correction1 = 1.0 - beta1**t
+        bias_correction2 = 1.0 - beta2**t
+        neg_step_size = -(lr_r / bias_correction1)
+        bias_correction2_sqrt = bias_correction2**0.5
+        weight1 = 1.0 - beta1
+        weight2 = 1.0 - beta2
+        for i in range(dims):
+            g = grads[r, i]
+            p = params[r, i]
+            if weight_decay != 0.0:
+                if decoupled:
+                    p = p * (1.0 - lr_r * weight_decay)
+                else:
+                    g = g + weight_decay * p
+            m = _lerp(state[0, r, i], g, weight1)
+            v = state[1, r, i] * beta2 + weight2 * g * g
+            state[0, r, i] = m
+            state[1, r, i] = v
+            if amsgrad:
+                v = _maximum(state[2, r, i], v)
+                state[2, r, i] = v
+            denom = math.sqrt(v) / bias_correction2_sqrt + eps
+            params[r, i] = p + neg_step_size * m / denom
+
+
+@njit(OPTIMIZER_SIGNATURE, cache=True)
+def adam_update(params, grads, state, hyper, step, lr):
+    """Adam (torch.optim.Adam). hyper: beta1, beta2, eps, weight_decay, amsgrad.
+
+    g = grad + wd * p;  m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g;
+    v_hat = max(v_max, v) with amsgrad;  denom = sqrt(v_hat) / sqrt(1 - beta2^t) + eps;
+    p = p - (lr / (1 - beta1^t)) * m / denom.  state: m, v, v_max.
+    """
+    _adam_core(params, grads, state, hyper, step, lr, False)
+
+
+@njit(OPTIMIZER_SIGNATURE, cache=True)
+def adamw_update(params, grads, state, hyper, step, lr):
+    """AdamW (torch.optim.AdamW): Adam with decoupled weight decay p = p * (1 - lr * wd)
+    applied before the moments instead of adding wd * p to the gradient."""
+    _adam_core(params, grads, state, hyper, step, lr, True)
+
+
+@njit(OPTIMIZER_SIGNATURE, cache=True)
+def rmsprop_update(params, grads, state, hyper, step, lr):
+    """RMSprop (torch.optim.RMSprop). hyper: alpha, eps, weight_decay, momentum, centered.
+
+    g = grad + wd * p;  s = alpha * s + (1 - alpha) * g * g;  centered: a = lerp(a, g, 1 - alpha),
+    avg = sqrt(s - a * a) + eps, else avg = sqrt(s) + eps;  momentum > 0: buf = momentum * buf +
+    g / avg, p = p - lr * buf;  else p = p - lr * g / avg.  state: s, a, buf.
+    """
+    n_runs, dims = params.shape
+    for r in range(n_runs):
+        alpha = hyper[r, 0]
+        eps = hyper[r, 1]
+        weight_decay = hyper[r, 2]
+        momentum = hyper[r, 3]
+        centered = hyper[r, 4] != 0.0
+        neg_lr = -lr[r]
+        weight = 1.0 - alpha
+        for i in range(dims):
+            g = grads[r, i]
+            p = params[r, i]
+            if weight_decay != 0.0:
+                g = g + weight_decay * p
+            square_avg = state[0, r, i] * alpha + weight * g * g
+            state[0, r, i] = square_avg
+            if centered:
+                grad_avg = _lerp(state[1, r, i], g, weight)
+                state[1, r, i] = grad_avg
+                avg = math.sqrt(square_avg + -1.0 * grad_avg * grad_avg)
+            else:
+                avg = math.sqrt(square_avg)
+            avg = avg + eps
+            if momentum > 0.0:
+                buf = state[2, r, i] * momentum + 1.0 * g / avg
+                state[2, r, i] = buf
+                params[r, i] = p + neg_lr * buf
+            else:
+                params[r, i] = p + neg_lr * g / avg
+
+
+@njit(OPTIMIZER_SIGNATURE, cache=True)
+def adagrad_update(params, grads, state, hyper, step, lr):
+    """Adagrad (torch.optim.Adagrad). hyper: lr_decay, weight_decay, initial_accumulator_value,
+    eps.
+
+    clr = lr / (1 + (t - 1) * lr_decay);  g = grad + wd * p;  s = s + g * g;
+    p = p - clr * g / (sqrt(s) + eps).  state: s (starts at initial_accumulator_value).
+    """
+    t = float(step)
+    n_runs, dims = params.shape
+    for r in range(n_runs):
+        lr_decay = hyper[r, 0]
+        weight_decay = hyper[r, 1]
+        eps = hyper[r, 3]
+        neg_clr = -(lr[r] / (1.0 + (t - 1.0) * lr_decay))
+        for i in range(dims):
+            g = grads[r, i]
+            p = params[r, i]
+            if weight_decay != 0.0:
+                g = g + weight_decay * p
+            state_sum = state[0, r, i] + 1.0 * g * g
+            state[0, r, i] = state_sum
+            std = math.sqrt(state_sum) + eps
+            params[r, i] = p + neg_clr * g / std
+
+
+@njit(OPTIMIZER_SIGNATURE, cache=True)
+def adadelta_update(params, grads, state, hyper, step, lr):
+    """Adadelta (torch.optim.Adadelta). hyper: rho, eps, weight_decay.
+
+    g = grad + wd * p;  s = rho * s + (1 - rho) * g * g;
+    delta = sqrt(u + eps) / sqrt(s + eps) * g;  u = rho * u + (1 - rho) * delta * delta;
+    p = p - lr * delta.  state: s, u.
+    """
+    n_runs, dims = params.shape
+    for r in range(n_runs):
+        rho = hyper[r, 0]
+        eps = hyper[r, 1]
+        weight_decay = hyper[r, 2]
+        neg_lr = -lr[r]
+        weight = 1.0 - rho
+        for i in range(dims):
+            g = grads[r, i]
+            p = params[r, i]
+            if weight_decay != 0.0:
+                g = g + weight_decay * p
+            square_avg = state[0, r, i] * rho + weight * g * g
+            state[0, r, i] = square_avg
+            std = math.sqrt(square_avg + eps)
+            delta = math.sqrt(state[1, r, i] + eps)
+            delta = delta / std
+            delta = delta * g
+            state[1, r, i] = state[1, r, i] * rho + weight * delta * delta
+            params[r, i] = p + neg_lr * delta
+
+
+@njit(OPTIMIZER_SIGNATURE, cache=True)
+def adamax_update(params, grads, state, hyper, step, lr):
+    """Adamax (torch.optim.Adamax). hyper: beta1, beta2, eps, weight_decay.
+
+    g = grad + wd * p;  m = lerp(m, g, 1 - beta1);  u = max(beta2 * u, |g| + eps);
+    p = p - (lr / (1 - beta1^t)) * m / u.  state: m, u.
+    """
+    t = float(step)
+    n_runs, dims = params.shape
+    for r in range(n_runs):
+        beta1 = hyper[r, 0]
+        beta2 = hyper[r, 1]
+        eps = hyper[r, 2]
+        weight_decay = hyper[r, 3]
+        neg_clr = -(lr[r] / (1.0 - beta1**t))
+        weight1 = 1.0 - beta1
+        for i in range(dims):
+            g = grads[r, i]
+            p = params[r, i]
+            if weight_decay != 0.0:
+                g = g + weight_decay * p
+            m = _lerp(state[0, r, i], g, weight1)
+            state[0, r, i] = m
+            exp_inf = _maximum(state[1, r, i] * beta2, abs(g) + eps)
+            state[1, r, i] = exp_inf
+            params[r, i] = p + neg_clr * m / exp_inf
+
+
+@njit(OPTIMIZER_SIGNATURE, cache=True)
+def nadam_update(params, grads, state, hyper, step, lr):
+    """NAdam (torch.optim.NAdam). hyper: beta1, beta2, eps, weight_decay, momentum_decay,
+    decoupled_weight_decay.
+
+    mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay));  prod_t = prod_{t-1} * mu_t;
+    m, v as Adam;  denom = sqrt(v / (1 - beta2^t)) + eps;
+    p = p - lr (1 - mu_t) / (1 - prod_t) * g / denom - lr mu_{t+1} / (1 - prod_t mu_{t+1}) * m / denom.
+    state: m, v, mu_product (a per-run scalar, replicated along the row; starts at 1).
+    """
+    t = float(step)
+    n_runs, dims = params.shape
+    for r in range(n_runs):
+        beta1 = hyper[r, 0]
+        beta2 = hyper[r, 1]
+        eps = hyper[r, 2]
+        weight_decay = hyper[r, 3]
+        momentum_decay = hyper[r, 4]
+        decoupled = hyper[r, 5] != 0.0
+        lr_r = lr[r]
+        bias_correction2 = 1.0 - beta2**t
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1.0) * momentum_decay)))
+        mu_product = state[2, r, 0] * mu
+        mu_product_next = mu_product * mu_next
+        grad_coefficient = -lr_r * (1.0 - mu) / (1.0 - mu_product)
+        avg_coefficient = (-lr_r * mu_next) / (1.0 - mu_product_next)
+        weight1 = 1.0 - beta1
+        weight2 = 1.0 - beta2
+        for i in range(dims):
+            g = grads[r, i]
+            p = params[r, i]
+            if weight_decay != 0.0:
+                if decoupled:
+                    p = p * (1.0 - lr_r * weight_decay)
+                else:
+                    g = g + weight_decay * p
+            m = _lerp(state[0, r, i], g, weight1)
+            v = state[1, r, i] * beta2 + weight2 * g * g
+            state[0, r, i] = m
+            state[1, r, i] = v
+            state[2, r, i] = mu_product
+            denom = math.sqrt(v / bias_correction2) + eps
+            p = p + grad_coefficient * g / denom
+            params[r, i] = p + avg_coefficient * m / denom
+
+
+@njit(OPTIMIZER_SIGNATURE, cache=True)
+def radam_update(params, grads, state, hyper, step, lr):
+    """RAdam (torch.optim.RAdam). hyper: beta1, beta2, eps, weight_decay, decoupled_weight_decay.
+
+    m, v as Adam;  rho_inf = 2 / (1 - beta2) - 1;  rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t);
+    if rho_t > 5: p = p - m / (1 - beta1^t) * lr * sqrt(1 - beta2^t) / (sqrt(v) + eps) * rect,
+    rect = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t));
+    else p = p - m / (1 - beta1^t) * lr.  state: m, v.
+    """
+    t = float(step)
+    n_runs, dims = params.shape
+    for r in range(n_runs):
+        beta1 = hyper[r, 0]
+        beta2 = hyper[r, 1]
+        eps = hyper[r, 2]
+        weight_decay = hyper[r, 3]
+        decoupled = hyper[r, 4] != 0.0
+        lr_r = lr[r]
+        bias_correction1 = 1.0 - beta1**t
+        beta2_power = beta2**t
+        bias_correction2 = 1.0 - beta2_power
+        rho_inf = 2.0 / (1.0 - beta2) - 1.0
+        rho_t = rho_inf - 2.0 * t * beta2_power / bias_correction2
+        rectified = rho_t > 5.0
+        rect = 0.0
+        if rectified:
+            rect = (
+                (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
+            ) ** 0.5
+        bias_correction2_sqrt = bias_correction2**0.5
+        weight1 = 1.0 - beta1
+        weight2 = 1.0 - beta2
+        for i in range(dims):
+            g = grads[r, i]
+            p = params[r, i]
+            if weight_decay != 0.0:
+                if decoupled:
+                    p = p * (1.0 - lr_r * weight_decay)
+                else:
+                    g = g + weight_decay * p
+            m = _lerp(state[0, r, i], g, weight1)
+            v = state[1, r, i] * beta2 + weight2 * g * g
+            state[0, r, i] = m
+            state[1, r, i] = v
+            update = m / bias_correction1 * lr_r
+            if rectified:
+                adaptive_lr = (1.0 / (math.sqrt(v) + eps)) * bias_correction2_sqrt
+                update = update * adaptive_lr * rect
+            params[r, i] = p + -1.0 * update

@@ -1,0 +1,135 @@
+"""The result document (SPEC.md §8): one vocabulary for the CLI, the worker and the API.
+
+A ``RunResult`` keeps the trajectory as NumPy columns; ``to_document`` gives the JSON-ready
+dict (arrays stay NumPy: ``engine.jsonio.dumps`` writes them straight, non-finite as null),
+optionally shrunk with ``max_points`` / ``every`` / ``fields``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from engine.analysis import nearest_stationary_point
+from engine.objectives.base import Objective
+
+STOP_REASONS = ("running", "max_steps", "max_epochs", "grad_tol", "target_loss", "diverged", "cancelled")
+TRAJECTORY_FIELDS = ("params", "loss", "grad_norm", "lr")
+
+
+@dataclass
+class RunResult:
+    """One run's outcome. ``trajectory`` columns: step (int), params (n, d), loss, grad_norm, lr."""
+
+    stop_reason: str
+    steps: int
+    epochs: float | None
+    trajectory: dict[str, np.ndarray]
+    final: dict[str, Any]
+    epoch_loss: np.ndarray | None
+    nearest_stationary_point: dict[str, Any] | None
+    elapsed_s: float
+    spec: dict[str, Any]
+
+    @classmethod
+    def from_records(
+        cls,
+        *,
+        stop_code: int,
+        steps: int,
+        epochs: float | None,
+        record_step: np.ndarray,
+        record_params: np.ndarray,
+        record_loss: np.ndarray,
+        record_grad_norm: np.ndarray,
+        record_lr: np.ndarray,
+        final_params: np.ndarray,
+        final_loss: float,
+        final_grad_norm: float,
+        final_lr: float,
+        epoch_loss: np.ndarray | None,
+        elapsed_s: float,
+        objective: Objective,
+        spec: dict[str, Any],
+    ) -> "RunResult":
+        """Assemble from the loop's record arrays: the grid points before the stop, then the
+        final point (always kept, SPEC.md §8)."""
+        trajectory = {
+            "step": np.append(record_step, steps),
+            "params": np.vstack([record_params, final_params[None, :]]),
+            "loss": np.append(record_loss, final_loss),
+            "grad_norm": np.append(record_grad_norm, final_grad_norm),
+            "lr": np.append(record_lr, final_lr),
+        }
+        return cls(
+            stop_reason=STOP_REASONS[stop_code],
+            steps=steps,
+            epochs=epochs,
+            trajectory=trajectory,
+            final={
+                "params": final_params.copy(),
+                "loss": final_loss,
+                "grad_norm": final_grad_norm,
+            },
+            epoch_loss=None if epoch_loss is None else epoch_loss.copy(),
+            nearest_stationary_point=nearest_stationary_point(objective, final_params),
+            elapsed_s=elapsed_s,
+            spec=spec,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The small part (no trajectory): what job documents and sweep tables show."""
+        return {
+            "stop_reason": self.stop_reason,
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "final": self.final,
+            "nearest_stationary_point": self.nearest_stationary_point,
+            "elapsed_s": self.elapsed_s,
+        }
+
+    def to_document(
+        self,
+        *,
+        max_points: int | None = None,
+        every: int | None = None,
+        fields: Iterable[str] | None = None,
+    ) -> dict[str, Any]:
+        """SPEC.md §8, with the trajectory shrunk as asked."""
+        document = self.summary()
+        document["trajectory"] = shrink_trajectory(
+            self.trajectory, max_points=max_points, every=every, fields=fields
+        )
+        document["epoch_loss"] = self.epoch_loss
+        return document
+
+
+def shrink_indices(n: int, *, max_points: int | None = None, every: int | None = None) -> np.ndarray:
+    """Which of n points to keep: every k-th, then at most M evenly spaced; the first and the
+    last point always stay."""
+    index = np.arange(n)
+    if n == 0:
+        return index
+    if every is not None and every > 1:
+        index = np.unique(np.append(index[::every], n - 1))
+    if max_points is not None and len(index) > max_points:
+        picks = np.rint(np.linspace(0, len(index) - 1, max(max_points, 2))).astype(np.int64)
+        index = index[np.unique(picks)]
+    return index
+
+
+def shrink_trajectory(
+    trajectory: dict[str, np.ndarray],
+    *,
+    max_points: int | None = None,
+    every: int | None = None,
+    fields: Iterable[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """The columnar trajectory with only the kept points and the asked-for fields (``step``
+    always stays: it says which points these are)."""
+    keep = ("step", *(TRAJECTORY_FIELDS if fields is None else [f for f in TRAJECTORY_FIELDS if f in set(fields)]))
+    index = shrink_indices(len(trajectory["step"]), max_points=max_points, every=every)
+    whole = len(index) == len(trajectory["step"])
+    return {name: trajectory[name] if whole else trajectory[name][index] for name in keep}
