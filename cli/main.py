@@ -46,7 +46,8 @@ def _command_run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if args.output:
-        Path(args.output).write_bytes(dumps(result.to_document()))
+        # the resolved spec travels with the result, so `descent plot` can redraw the surface
+        Path(args.output).write_bytes(dumps({**result.to_document(), "spec": result.spec}))
     print(format_summary(result.summary(), result.spec))
     return EXIT_OK
 

@@ -174,7 +174,9 @@ def _default_init(spec: JobSpec, objective: Objective) -> np.ndarray:
     if objective.n_samples:
         n_features = objective.data.shape[1] - 1
         return np.asarray(
-            default_init(str(spec.function), n_features, spec.function_params, rng), dtype=float
+            default_init(str(spec.function), n_features, spec.function_params, rng,
+                         y=objective.data[:, -1]),
+            dtype=float,
         )
     if objective.start is not None:
         return np.asarray(objective.start, dtype=float)

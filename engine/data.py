@@ -80,8 +80,10 @@ def _check_int(field: str, value: Any, low: int, high: int | None = None) -> int
 
 
 def _check_finite(field: str, value: Any, minimum: float | None = None) -> float:
-    if not _is_number(value) or not math.isfinite(value) or (
-        minimum is not None and value < minimum
+    if (
+        not _is_number(value)
+        or not math.isfinite(value)
+        or (minimum is not None and value < minimum)
     ):
         what = "a finite number" if minimum is None else f"a finite number ≥ {minimum:g}"
         raise SpecError(field, f"must be {what}, got {value!r}")
@@ -90,7 +92,9 @@ def _check_finite(field: str, value: Any, minimum: float | None = None) -> float
 
 def _vector_option(field: str, value: Any, length: int) -> np.ndarray:
     if not isinstance(value, (list, tuple, np.ndarray)) or len(value) != length:
-        raise SpecError(field, f"must be a list of {length} numbers (one per feature), got {value!r}")
+        raise SpecError(
+            field, f"must be a list of {length} numbers (one per feature), got {value!r}"
+        )
     for index, item in enumerate(value):
         _check_finite(f"{field}[{index}]", item)
     return np.asarray(value, dtype=np.float64)
@@ -129,7 +133,7 @@ def generate_dataset(
     for name in options:
         if name not in allowed:
             raise SpecError(
-                f"data.{name}",
+                f"data.options.{name}",
                 f"unknown option for generator {generator!r}; allowed: {list(allowed)}",
             )
     rng = np.random.default_rng(int(seed))
@@ -138,8 +142,10 @@ def generate_dataset(
 
 
 def _linear(rng: np.random.Generator, n: int, d: int, noise: float, options: dict):
-    weights = _vector_option("data.weights", options.get("weights", [_DEFAULT_WEIGHT] * d), d)
-    bias = _check_finite("data.bias", options.get("bias", 1.0))
+    weights = _vector_option(
+        "data.options.weights", options.get("weights", [_DEFAULT_WEIGHT] * d), d
+    )
+    bias = _check_finite("data.options.bias", options.get("bias", 1.0))
     distribution = options.get("x_distribution", "normal")
     if distribution == "normal":
         X = rng.standard_normal((n, d))
@@ -147,15 +153,17 @@ def _linear(rng: np.random.Generator, n: int, d: int, noise: float, options: dic
         X = rng.uniform(-1.0, 1.0, (n, d))
     else:
         raise SpecError(
-            "data.x_distribution", f"must be 'normal' or 'uniform', got {distribution!r}"
+            "data.options.x_distribution", f"must be 'normal' or 'uniform', got {distribution!r}"
         )
     y = X @ weights + bias + noise * rng.standard_normal(n)
     return X, y
 
 
 def _logistic(rng: np.random.Generator, n: int, d: int, noise: float, options: dict):
-    weights = _vector_option("data.weights", options.get("weights", [_DEFAULT_WEIGHT] * d), d)
-    bias = _check_finite("data.bias", options.get("bias", 0.0))
+    weights = _vector_option(
+        "data.options.weights", options.get("weights", [_DEFAULT_WEIGHT] * d), d
+    )
+    bias = _check_finite("data.options.bias", options.get("bias", 0.0))
     X = rng.standard_normal((n, d))
     logits = X @ weights + bias
     y = (logits + noise * rng.logistic(0.0, 1.0, n) > 0.0).astype(np.float64)
@@ -165,15 +173,19 @@ def _logistic(rng: np.random.Generator, n: int, d: int, noise: float, options: d
 def _blobs(rng: np.random.Generator, n: int, d: int, noise: float, options: dict):
     centers_option = options.get("centers", 3)
     if _is_int(centers_option):
-        k = _check_int("data.centers", centers_option, 1, 1000)
+        k = _check_int("data.options.centers", centers_option, 1, 1000)
         centers = rng.uniform(-1.0, 1.0, (k, d))
     else:
         if not isinstance(centers_option, (list, tuple, np.ndarray)) or len(centers_option) < 1:
             raise SpecError(
-                "data.centers", f"must be a class count or a list of centres, got {centers_option!r}"
+                "data.options.centers",
+                f"must be a class count or a list of centres, got {centers_option!r}",
             )
         centers = np.stack(
-            [_vector_option(f"data.centers[{c}]", row, d) for c, row in enumerate(centers_option)]
+            [
+                _vector_option(f"data.options.centers[{c}]", row, d)
+                for c, row in enumerate(centers_option)
+            ]
         )
         k = centers.shape[0]
     labels = np.arange(n) % k
@@ -237,7 +249,9 @@ def load_inline_data(X: Any, y: Any, model: str) -> tuple[np.ndarray, np.ndarray
     ``data.X`` / ``data.y`` and the index of the first bad row.
     """
     if not isinstance(X, (list, tuple, np.ndarray)) or len(X) == 0:
-        raise SpecError("data.X", "must be a non-empty list of rows (one list of numbers per sample)")
+        raise SpecError(
+            "data.X", "must be a non-empty list of rows (one list of numbers per sample)"
+        )
     if len(X) > MAX_SAMPLES:
         raise SpecError("data.X", f"has {len(X)} rows, more than the cap of {MAX_SAMPLES}")
     if all(_is_number(value) for value in X):  # a flat list: one feature
@@ -272,6 +286,7 @@ def load_inline_data(X: Any, y: Any, model: str) -> tuple[np.ndarray, np.ndarray
                 raise SpecError("data.y", f"entry {index} is not a finite number: {value!r}")
     if len(y) != n:
         raise SpecError("data.y", f"has {len(y)} entries but data.X has {n} rows")
+    assert target is not None  # every entry was checked to be a finite number
     check_labels(model, target)
     return np.ascontiguousarray(matrix), np.ascontiguousarray(target)
 
@@ -293,7 +308,8 @@ def check_labels(model: str, y: np.ndarray, classes: int | None = None) -> None:
         if bad.size:
             allowed = "whole numbers ≥ 0" if classes is None else f"whole numbers 0..{classes - 1}"
             raise SpecError(
-                "data.y", f"{model} needs class labels {allowed}; entry {bad[0]} is {float(y[bad[0]])!r}"
+                "data.y",
+                f"{model} needs class labels {allowed}; entry {bad[0]} is {float(y[bad[0]])!r}",
             )
 
 

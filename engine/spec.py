@@ -51,7 +51,10 @@ class GeneratedData(StrictModel):
 
     generator: Literal["linear", "logistic", "blobs", "moons"]
     n_samples: int = Field(default=200, ge=1, le=1_000_000)
-    n_features: int = Field(default=1, ge=1, le=1000)
+    n_features: int | None = Field(
+        default=None, ge=1, le=1000,
+        description="Default: 1 for linear/logistic, 2 for blobs/moons.",
+    )
     noise: float = Field(default=0.1, ge=0)
     seed: int = 0
     options: dict[str, Any] = Field(

@@ -29,8 +29,8 @@ import math
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import sympy
@@ -46,7 +46,13 @@ MAX_DEPTH = 50
 MAX_EXPONENT = 100
 MAX_VARIABLES = 10
 MAX_TREE_NODES = 2_000
-MAX_DERIVATIVE_NODES = 60_000
+MAX_GRADIENT_NODES = 30_000
+# Arithmetic operations of value + gradient after common-subexpression elimination. numba's
+# compile time grows with it (about 5 s at 600): past the cap the formula is refused.
+MAX_KERNEL_OPERATIONS = 800
+# Past this size the symbolic Hessian costs seconds to minutes: use differences of the
+# exact gradient instead (see _central_difference_hessian).
+MAX_SYMBOLIC_HESSIAN_NODES = 20_000
 MAX_CONSTANT_BITS = 1_100  # a constant must fit a float64 (2**1024) with some slack
 DEFAULT_BOUND = 5.0
 KERNEL_CACHE_SIZE = 64
@@ -548,11 +554,11 @@ def _assignments(replacements, emitter: _Emitter, names: dict, indent: str) -> l
     return lines
 
 
-def _kernel_source(value: sympy.Expr, gradient: list[sympy.Expr],
+def _kernel_source(replacements: list, reduced: list[sympy.Expr],
                    symbols: list[sympy.Symbol]) -> str:
+    """Source of the numba kernel from the CSE'd value (``reduced[0]``) and gradient."""
     names = {symbol: f"v{i}" for i, symbol in enumerate(symbols)}
     emitter = _Emitter(names, numpy_mode=False)
-    replacements, reduced = _cse([value, *gradient])
     indent = " " * 8
     lines = [
         "def expression_kernel(x, consts, data, batch, loss_out, grad_out):",
@@ -599,15 +605,40 @@ def _with_ignored_float_errors(function: Callable) -> Callable:
 
 
 def _differentiate(expressions: list[sympy.Expr], symbols: list[sympy.Symbol],
-                   what: str) -> list[sympy.Expr]:
-    derivatives = [sympy.diff(expression, symbol)
-                   for expression in expressions for symbol in symbols]
-    try:
-        _count_nodes(derivatives, MAX_DERIVATIVE_NODES)
-    except _SizeLimit:
-        raise ExpressionError(f"the {what} of the expression is too large to compile "
-                              f"(more than {MAX_DERIVATIVE_NODES} nodes)") from None
+                   limit: int) -> list[sympy.Expr]:
+    """Every derivative of every expression, row-major; ``_SizeLimit`` as soon as their
+    total size passes ``limit`` (checked after each one, so the work stays bounded)."""
+    derivatives = []
+    total = 0
+    for expression in expressions:
+        for symbol in symbols:
+            derivative = sympy.diff(expression, symbol)
+            total += _count_nodes([derivative], limit - total)
+            derivatives.append(derivative)
     return derivatives
+
+
+def _central_difference_hessian(value_and_gradient: Callable, dims: int) -> Callable:
+    """Hessian by central differences of the exact gradient, for formulas whose symbolic
+    Hessian would be too large: H[:, i, :] = (g(x + s e_i) - g(x - s e_i)) / 2s with
+    s = 1e-5 * max(1, |x_i|) (error O(s^2)), symmetrised."""
+
+    def hessian(x: np.ndarray) -> np.ndarray:
+        points = np.ascontiguousarray(np.atleast_2d(x), dtype=np.float64)
+        result = np.empty((points.shape[0], dims, dims))
+        for i in range(dims):
+            step = 1e-5 * np.maximum(1.0, np.abs(points[:, i]))
+            forward = points.copy()
+            backward = points.copy()
+            forward[:, i] += step
+            backward[:, i] -= step
+            with np.errstate(all="ignore"):
+                difference = (value_and_gradient(forward)[:, 1:]
+                              - value_and_gradient(backward)[:, 1:])
+                result[:, i, :] = difference / (2.0 * step[:, None])
+        return 0.5 * (result + np.transpose(result, (0, 2, 1)))
+
+    return hessian
 
 
 @dataclass
@@ -619,6 +650,8 @@ class CompiledExpression:
     tree: sympy.Expr
     symbols: list[sympy.Symbol]
     gradient: list[sympy.Expr]
+    replacements: list  # CSE of [value, *gradient]: (symbol, subexpression) pairs
+    reduced: list[sympy.Expr]
     _kernel: Callable | None = None
     _hessian_entries: list[sympy.Expr] | None = None
     _hessian: Callable | None = None
@@ -633,25 +666,40 @@ class CompiledExpression:
         """The numba kernel (``OBJECTIVE_SIGNATURE``)."""
         with self._lock:
             if self._kernel is None:
-                source = _kernel_source(self.tree, self.gradient, self.symbols)
+                source = _kernel_source(self.replacements, self.reduced, self.symbols)
                 python_function = _exec_function(source, "expression_kernel")
                 kernel = njit(OBJECTIVE_SIGNATURE, error_model="numpy")(python_function)
-                kernel.descent_expression = (self.expression, self.variables)
+                # lets engine.analysis find the formula behind an Objective
+                kernel.descent_expression = (  # type: ignore[attr-defined]
+                    self.expression, self.variables)
                 self._kernel = kernel
             return self._kernel
 
-    def hessian_entries(self) -> list[sympy.Expr]:
-        """The d*d second derivatives, row-major."""
+    def hessian_entries(self) -> list[sympy.Expr] | None:
+        """The d*d second derivatives, row-major; None when they would be too large."""
         if self._hessian_entries is None:
-            self._hessian_entries = _differentiate(self.gradient, self.symbols, "Hessian")
+            gradient_size = _count_nodes(self.gradient, MAX_GRADIENT_NODES)
+            if gradient_size * self.dims > MAX_SYMBOLIC_HESSIAN_NODES // 10:
+                return None  # would take many seconds of sympy work: don't even start
+            try:
+                self._hessian_entries = _differentiate(self.gradient, self.symbols,
+                                                       MAX_SYMBOLIC_HESSIAN_NODES)
+            except _SizeLimit:
+                return None
         return self._hessian_entries
 
     def hessian(self) -> Callable[[np.ndarray], np.ndarray]:
-        """NumPy ``(R, d) -> (R, d, d)``; non-finite entries where the formula is undefined."""
+        """NumPy ``(R, d) -> (R, d, d)``; non-finite entries where the formula is undefined.
+        Exact (symbolic) unless the formula is huge, then central differences of the exact
+        gradient."""
         if self._hessian is None:
             d = self.dims
+            entries = self.hessian_entries()
+            if entries is None:
+                self._hessian = _central_difference_hessian(self.value_and_gradient(), d)
+                return self._hessian
             targets = [f":, {i}, {j}" for i in range(d) for j in range(d)]
-            source = _numpy_source("expression_hessian", self.hessian_entries(), targets,
+            source = _numpy_source("expression_hessian", entries, targets,
                                    self.symbols, f"(x.shape[0], {d}, {d})")
             self._hessian = _with_ignored_float_errors(
                 _exec_function(source, "expression_hessian"))
@@ -683,8 +731,19 @@ def compile_expression(expression: str, variables: list[str]) -> CompiledExpress
             return cached
     tree = parse_expression(expression, variables)
     symbols = [sympy.Symbol(name, real=True) for name in variables]
-    gradient = _differentiate([tree], symbols, "gradient")
-    compiled = CompiledExpression(expression, tuple(variables), tree, symbols, gradient)
+    try:
+        gradient = _differentiate([tree], symbols, MAX_GRADIENT_NODES)
+    except _SizeLimit:
+        raise ExpressionError(f"the gradient of the expression is too large to compile (more "
+                              f"than {MAX_GRADIENT_NODES} nodes); simplify it") from None
+    replacements, reduced = _cse([tree, *gradient])
+    operations = sum(sympy.count_ops(value) for _, value in replacements) + sum(
+        sympy.count_ops(value) for value in reduced)
+    if operations > MAX_KERNEL_OPERATIONS:
+        raise ExpressionError(f"the expression and its gradient need {operations} operations "
+                              f"once compiled; at most {MAX_KERNEL_OPERATIONS}: simplify it")
+    compiled = CompiledExpression(expression, tuple(variables), tree, symbols, gradient,
+                                  replacements, reduced)
     with _CACHE_LOCK:
         _CACHE[key] = compiled
         while len(_CACHE) > KERNEL_CACHE_SIZE:

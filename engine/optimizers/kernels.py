@@ -45,9 +45,9 @@ def _lerp(start: float, end: float, weight: float) -> float:
 @njit(cache=True, inline="always")
 def _maximum(a: float, b: float) -> float:
     """``torch.maximum``: the larger, NaN if either is NaN."""
-    if a != a or b != b:
-        return a + b
-    return a if a >= b else b
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
+    return max(a, b)
 
 
 @njit(OPTIMIZER_SIGNATURE, cache=True)

@@ -4,8 +4,9 @@ that name the field), and how its dims, bounds, start and stationary points foll
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -122,15 +123,19 @@ class CatalogueFunction:
                 f"unknown parameter {unknown[0]!r} for {self.name}; known: {allowed}",
             )
         dims = self._resolve_dims(given.pop("dims", None))
-        resolved = {p.name: p.validate(self.name, given.get(p.name, p.default)) for p in self.params}
+        resolved = {
+            p.name: p.validate(self.name, given.get(p.name, p.default)) for p in self.params
+        }
         self.check_params(dims, resolved)
         return dims, resolved
 
     def _resolve_dims(self, value: Any) -> int:
         if value is None:
             return self.default_dims
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(value, float) and not value.is_integer()
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not value.is_integer())
         ):
             raise SpecError("function_params.dims", f"must be an integer, got {value!r}")
         dims = int(value)

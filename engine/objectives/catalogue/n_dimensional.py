@@ -137,7 +137,7 @@ def ackley_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
     h_slope = np.where(moving, -(b * cone / d) * (b / r + 1.0 / r**2) / (d * r), 0.0)
     out += _diagonal(np.repeat(h[:, None], d, axis=1))
     out += h_slope[:, None, None] * points[:, :, None] * points[:, None, :]
-    return out
+    return (out + np.swapaxes(out, 1, 2)) / 2.0  # rounding made the outer products asymmetric
 
 
 # --- styblinski_tang: ½ Σ (x_i⁴ − 16 x_i² + 5 x_i) -----------------------------------------------

@@ -20,9 +20,9 @@ from engine.objectives.catalogue.model import (
     cycled,
 )
 from engine.objectives.catalogue.stationary import (
-    curvature_kind,
     kernel_evaluator,
     levenberg_marquardt_minimum,
+    solve_tridiagonal,
 )
 
 
@@ -30,23 +30,57 @@ def _origin(kind: str = "global"):
     return lambda dims, params: (KnownPoint((0.0,) * dims, kind, exact=True),)  # type: ignore[arg-type]
 
 
+def _tridiagonal_positive_definite(matrix: np.ndarray) -> bool:
+    """A symmetric tridiagonal matrix is positive definite iff every pivot of its LDLᵀ
+    factorisation is positive (O(d), where a dense eigen-decomposition is O(d³))."""
+    main = np.diagonal(matrix)
+    off = np.diagonal(matrix, 1)
+    pivot = main[0]
+    for i in range(1, main.size):
+        if pivot <= 0.0:
+            return False
+        pivot = main[i] - off[i - 1] ** 2 / pivot
+    return bool(pivot > 0.0)
+
+
 # --- rosenbrock ---------------------------------------------------------------------------------
 def _rosenbrock_points(dims: int, params: Params) -> tuple[KnownPoint, ...]:
+    return _rosenbrock_minima(dims, params["a"], params["b"])
+
+
+def _rosenbrock_bounds(dims: int, params: Params) -> tuple[tuple[float, float], ...]:
+    """[−2.048, 2.048] per dimension (De Jong), widened when a ≠ 1 moves a minimum outside."""
+    reach = max(
+        (abs(v) for point in _rosenbrock_points(dims, params) for v in point.params), default=1.0
+    )
+    half_width = 2.048 if reach <= 1.5 else math.ceil(1.25 * reach)
+    return tuple((-float(half_width), float(half_width)) for _ in range(dims))
+
+
+@cache
+def _rosenbrock_minima(dims: int, a: float, b: float) -> tuple[KnownPoint, ...]:
     """Rosenbrock's minima.
 
     2-D: the one stationary point (a, a²), exact. n-D with a = 1 (or 0): x_i = a, exact.
     Otherwise the minimum has no closed form and is found by Levenberg–Marquardt from
     (a, …, a, a²). For n ≥ 4 the extended function also has a local minimum near
     (−1, 1, …, 1) (Shang & Qiu 2006, Kok & Sandrock 2009): searched downhill from (−a, a, …, a)
-    and listed when it is a distinct minimum.
+    and listed when it is a distinct minimum. A numerical search that does not converge (very
+    large b with a ≠ 1) lists nothing: no point is better than a wrong one.
     """
-    a, b = params["a"], params["b"]
     consts = np.array([a, b])
     evaluate = kernel_evaluator(nd.rosenbrock_kernel, consts)
 
     def hessian(x: np.ndarray) -> np.ndarray:
         return nd.rosenbrock_hessian(x, consts)
 
+    def downhill_from(seed: np.ndarray) -> np.ndarray | None:
+        try:
+            return levenberg_marquardt_minimum(evaluate, hessian, seed, solve=solve_tridiagonal)
+        except RuntimeError:  # did not converge (extreme a or b): list nothing rather than guess
+            return None
+
+    candidates: list[np.ndarray] = []
     if dims == 2:
         candidates = [np.array([a, a * a])]
     elif a in (0.0, 1.0):
@@ -54,18 +88,16 @@ def _rosenbrock_points(dims: int, params: Params) -> tuple[KnownPoint, ...]:
     else:
         seed = np.full(dims, a)
         seed[-1] = a * a
-        candidates = [levenberg_marquardt_minimum(evaluate, hessian, seed)]
+        found = downhill_from(seed)
+        candidates = [found] if found is not None else []
     if dims >= 4:
         seed = np.full(dims, a)
         seed[0] = -a
-        try:
-            found = levenberg_marquardt_minimum(evaluate, hessian, seed)
-        except RuntimeError:  # no local minimum downhill from there: nothing to list
-            found = None
+        found = downhill_from(seed)
         if (
             found is not None
             and all(np.max(np.abs(found - c)) > 1e-6 for c in candidates)
-            and curvature_kind(hessian(found[None, :])[0]) == "minimum"
+            and _tridiagonal_positive_definite(hessian(found[None, :])[0])
         ):
             candidates.append(found)
     return tuple(KnownPoint(tuple(c), "local", exact=True) for c in candidates)
@@ -78,7 +110,7 @@ ROSENBROCK = CatalogueFunction(
     formula="f(x) = Σ_{i=1}^{d−1} [ b (x_{i+1} − x_i²)² + (a − x_i)² ]",
     kernel=nd.rosenbrock_kernel,
     hessian=nd.rosenbrock_hessian,
-    bounds=box(-2.048, 2.048),
+    bounds=_rosenbrock_bounds,
     start=cycled(-1.2, 1.0),
     known_points=_rosenbrock_points,
     make_consts=lambda dims, params: np.array([params["a"], params["b"]]),
@@ -88,7 +120,8 @@ ROSENBROCK = CatalogueFunction(
     ),
     n_dimensional=True,
     min_dims=2,
-    notes="Bounds: the De Jong domain [−2.048, 2.048] per dimension (VLSE also gives [−5, 10]). "
+    notes="Bounds: the De Jong domain [−2.048, 2.048] per dimension (VLSE also gives [−5, 10]), "
+    "widened when a ≠ 1 moves a minimum outside it. "
     "Start: (−1.2, 1) repeated, the classic start (Rosenbrock 1960; Moré, Garbow & Hillstrom "
     "1981). For a ∉ {0, 1} in more than 2 dims the minimum is found numerically.",
 )
@@ -166,15 +199,25 @@ QUADRATIC = CatalogueFunction(
     make_consts=lambda dims, params: quadratic_matrix(dims, params).ravel(),
     params=(
         FunctionParam(
-            "condition", 10.0, "largest / smallest eigenvalue of A (eigenvalues geometrically "
-            "spaced from 1 to condition)", minimum=1.0,
+            "condition",
+            10.0,
+            "largest / smallest eigenvalue of A (eigenvalues geometrically "
+            "spaced from 1 to condition)",
+            minimum=1.0,
         ),
         FunctionParam(
-            "rotation_seed", None, "rotate the eigenbasis by a random orthogonal matrix drawn "
-            "from this seed (default: A diagonal)", kind="int", minimum=0, nullable=True,
+            "rotation_seed",
+            None,
+            "rotate the eigenbasis by a random orthogonal matrix drawn "
+            "from this seed (default: A diagonal)",
+            kind="int",
+            minimum=0,
+            nullable=True,
         ),
         FunctionParam(
-            "angle", None, "2-D only: rotate the eigenbasis by this angle in radians",
+            "angle",
+            None,
+            "2-D only: rotate the eigenbasis by this angle in radians",
             nullable=True,
         ),
     ),
@@ -232,7 +275,10 @@ N_DIMENSIONAL_FUNCTIONS: tuple[CatalogueFunction, ...] = (
             FunctionParam("a", 20.0, "depth of the cone", minimum=0.0, exclusive_minimum=True),
             FunctionParam("b", 0.2, "steepness of the cone", minimum=0.0, exclusive_minimum=True),
             FunctionParam(
-                "c", 2.0 * math.pi, "frequency of the ripples", minimum=0.0,
+                "c",
+                2.0 * math.pi,
+                "frequency of the ripples",
+                minimum=0.0,
                 exclusive_minimum=True,
             ),
         ),

@@ -14,7 +14,9 @@ from numba import njit
 from engine.kernels import OBJECTIVE_SIGNATURE
 
 
-def hessian_2d(hxx: np.ndarray, hxy: np.ndarray, hyy: np.ndarray) -> np.ndarray:
+def hessian_2d(
+    hxx: np.ndarray | float, hxy: np.ndarray | float, hyy: np.ndarray | float
+) -> np.ndarray:
     """Stack the three distinct second derivatives into ``(R, 2, 2)`` symmetric matrices."""
     hxx, hxy, hyy = np.broadcast_arrays(hxx, hxy, hyy)
     out = np.empty(hxx.shape + (2, 2))

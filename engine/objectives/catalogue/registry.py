@@ -3,7 +3,8 @@ run loop and described as JSON for ``GET /v1/functions``."""
 
 from __future__ import annotations
 
-from functools import lru_cache, partial
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,17 @@ def get_function(name: str) -> CatalogueFunction:
     return entry
 
 
+def bind_consts(
+    hessian: Callable[[np.ndarray, np.ndarray], np.ndarray], consts: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``x (R, d) -> (R, d, d)``: the Hessian with this objective's constants bound."""
+
+    def bound(x: np.ndarray) -> np.ndarray:
+        return hessian(x, consts)
+
+    return bound
+
+
 def _freeze(params: Params) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(params.items()))
 
@@ -48,7 +60,7 @@ def _stationary_points(
     consts = np.ascontiguousarray(entry.make_consts(dims, params), dtype=np.float64)
     return resolve_points(
         kernel_evaluator(entry.kernel, consts),
-        partial(entry.hessian, consts=consts),
+        bind_consts(entry.hessian, consts),
         entry.known_points(dims, params),
     )
 
@@ -68,7 +80,7 @@ def build_catalogue_objective(name: str, params: dict | None = None) -> Objectiv
         dims=dims,
         kernel=entry.kernel,
         consts=consts,
-        hessian=partial(entry.hessian, consts=consts),
+        hessian=bind_consts(entry.hessian, consts),
         bounds=entry.bounds(dims, resolved),
         start=entry.start(dims, resolved),
         stationary_points=_stationary_points(entry.name, dims, _freeze(resolved)),

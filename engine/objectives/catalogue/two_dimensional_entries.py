@@ -34,8 +34,7 @@ def _mccormick_point(s: float, kind: str) -> KnownPoint:
 TWO_DIMENSIONAL_FUNCTIONS: tuple[CatalogueFunction, ...] = (
     CatalogueFunction(
         name="himmelblau",
-        description="Himmelblau: four global minima (value 0), one local maximum and four "
-        "saddles",
+        description="Himmelblau: four global minima (value 0), one local maximum and four saddles",
         formula="f(x, y) = (x² + y − 11)² + (x + y² − 7)²",
         kernel=poly.himmelblau_kernel,
         hessian=poly.himmelblau_hessian,

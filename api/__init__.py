@@ -1,0 +1,1 @@
+"""descent's HTTP API (FastAPI): ``create_app(settings)``."""

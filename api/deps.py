@@ -1,0 +1,51 @@
+"""Shared dependencies as ``Annotated`` aliases: settings, the job store, the Celery client and
+the caller's identity (API keys, SPEC.md §9.3)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from celery import Celery
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import ApiError
+from worker.settings import Settings
+from worker.store import JobStore, owner_of
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from DESCENT_API_KEYS "
+                     "(only when the server sets keys).")
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_store(request: Request) -> JobStore:
+    return request.app.state.store
+
+
+def get_celery(request: Request) -> Celery:
+    return request.app.state.celery
+
+
+def get_owner(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """Whose jobs these are: a hash of the caller's key (one shared owner without keys)."""
+    keys: list[str] = request.app.state.settings.api_key_list
+    if not keys:
+        return owner_of(None)
+    given = credentials.credentials if credentials else ""
+    if not given or not any(hmac.compare_digest(given, key) for key in keys):
+        raise ApiError(401, "a valid API key is needed: send 'Authorization: Bearer <key>'",
+                       {"WWW-Authenticate": "Bearer"})
+    return owner_of(given)
+
+
+AppSettings = Annotated[Settings, Depends(get_app_settings)]
+Store = Annotated[JobStore, Depends(get_store)]
+CeleryClient = Annotated[Celery, Depends(get_celery)]
+Owner = Annotated[str, Depends(get_owner)]

@@ -1,0 +1,37 @@
+"""Liveness, readiness and metrics (outside ``/v1``: no API key needed, for orchestrators)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from api.deps import AppSettings, Store
+from api.errors import ApiError
+from api.metrics import render_metrics
+from api.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the API process answers")
+def healthz() -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="Readiness: Redis answers and a worker is alive",
+            responses={503: {"description": "Redis unreachable or no worker alive."}})
+def readyz(store: Store) -> Response:
+    try:
+        store.ping()
+        workers = store.live_workers()
+    except Exception:
+        raise ApiError(503, "not ready: the job store (Redis) is unreachable") from None
+    if workers == 0:
+        raise ApiError(503, "not ready: no worker has been seen in the last 15 s "
+                       "(start one with `descent worker`)")
+    return JSONResponse({"status": "ready", "redis": "ok", "workers": workers})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(store: Store, settings: AppSettings) -> Response:
+    return Response(render_metrics(store, settings.queue_name), media_type=CONTENT_TYPE_LATEST)

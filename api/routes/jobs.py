@@ -1,0 +1,255 @@
+"""Jobs (SPEC.md §9): submit, read, list, result, cancel, server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from api.deps import AppSettings, CeleryClient, Owner, Store
+from api.errors import ApiError
+from api.responses import JSONResponse
+from api.schemas import JobDocument, JobList, Problem
+from engine import JobSpec, Limits, dumps, resolve_spec
+from engine.result import TRAJECTORY_FIELDS, shrink_indices
+from worker.app import time_limits
+from worker.store import FINISHED, STATUSES, IdempotencyConflict, JobNotFound
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+RUN_JOB = "descent.run_job"
+EVENT_POLL_S = 0.2
+KEEPALIVE_S = 15.0
+
+_errors = {404: {"model": Problem, "description": "No such job (or not yours)."},
+           401: {"model": Problem, "description": "API key missing or wrong."}}
+
+SUBMIT_EXAMPLES = {
+    "rosenbrock": {"summary": "Adam on Rosenbrock", "value": {
+        "function": "rosenbrock", "optimizer": "adam", "learning_rate": 0.05, "max_steps": 500}},
+    "formula": {"summary": "Momentum on a formula", "value": {
+        "function": {"expression": "x**2 + 3*y**2", "variables": ["x", "y"]},
+        "optimizer": "momentum", "learning_rate": 0.05, "init": [2, 1]}},
+    "minibatch": {"summary": "Mini-batch SGD, linear regression", "value": {
+        "function": "linear_regression",
+        "data": {"generator": "linear", "n_samples": 200, "seed": 0},
+        "optimizer": "sgd", "learning_rate": 0.1, "batching": "minibatch", "batch_size": 16,
+        "max_epochs": 5}},
+}
+
+
+def _not_found(job_id: str) -> ApiError:
+    return ApiError(404, f"no job {job_id}")
+
+
+def _get(store: Any, job_id: str, owner: str) -> dict[str, Any]:
+    try:
+        return store.get(job_id, owner)
+    except JobNotFound:
+        raise _not_found(job_id) from None
+
+
+@router.post(
+    "", status_code=202, response_model=None,
+    responses={202: {"model": JobDocument, "description": "Queued; Location names the job."},
+               422: {"model": Problem, "description": "A bad spec: one entry per bad field."},
+               413: {"model": Problem, "description": "Body over the size limit."},
+               503: {"model": Problem, "description": "Redis or the broker is unreachable."},
+               **_errors},
+    summary="Submit a job",
+)
+def submit_job(
+    spec: Annotated[JobSpec, Body(openapi_examples=SUBMIT_EXAMPLES)],
+    store: Store, celery: CeleryClient, settings: AppSettings, owner: Owner,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", max_length=200,
+        description="Same key and body: the same job again; same key, other body: 422.")] = None,
+) -> Response:
+    """Validate the spec completely (every bad field is reported at once), file the job and
+    queue it. Answers 202 with ``Location: /v1/jobs/{id}`` and the job document."""
+    limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
+    prepared = resolve_spec(spec, limits=limits)
+    idempotency = None
+    if idempotency_key:
+        body_hash = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+        idempotency = (idempotency_key, body_hash)
+    try:
+        job_id, created = store.create(prepared.spec, owner=owner,
+                                       time_limit_s=settings.job_time_limit_s,
+                                       idempotency=idempotency)
+    except IdempotencyConflict:
+        raise ApiError(422, [{
+            "loc": ["header", "Idempotency-Key"], "type": "value_error",
+            "msg": "this Idempotency-Key was already used with a different body",
+        }]) from None
+    if created:
+        soft, hard = time_limits(settings.job_time_limit_s)
+        try:
+            celery.send_task(RUN_JOB, args=[job_id], task_id=job_id, queue=settings.queue_name,
+                             soft_time_limit=soft, time_limit=hard)
+        except Exception:
+            store.finish(job_id, "failed", error={
+                "type": "queue_unreachable", "message": "the job could not be queued"})
+            raise
+    document = store.get(job_id)
+    return JSONResponse(document, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
+
+
+@router.get("", response_model=None, responses={200: {"model": JobList}, **_errors},
+            summary="List jobs, newest first")
+def list_jobs(
+    store: Store, owner: Owner,
+    status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled"] | None,
+                      Query(description="Only jobs with this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Jobs per page.")] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.",
+                                        pattern=r"^\d+$")] = None,
+) -> Response:
+    jobs, next_cursor = store.list(owner, status=status, limit=limit,
+                                   cursor=int(cursor) if cursor else None)
+    return JSONResponse({"jobs": jobs,
+                           "next_cursor": None if next_cursor is None else str(next_cursor)})
+
+
+@router.get("/{job_id}", response_model=None, responses={200: {"model": JobDocument}, **_errors},
+            summary="Read a job")
+def get_job(job_id: str, store: Store, owner: Owner) -> Response:
+    return JSONResponse(_get(store, job_id, owner))
+
+
+@router.get(
+    "/{job_id}/result", response_model=None,
+    responses={200: {"description": "The result document (SPEC.md §8).", "content": {
+        "application/json": {"example": {
+            "stop_reason": "max_steps", "steps": 2, "epochs": None,
+            "final": {"params": [0.9, 0.8], "loss": 0.05, "grad_norm": 0.6},
+            "trajectory": {"step": [0, 1, 2], "params": [[-1.2, 1.0], [-1.0, 1.0], [0.9, 0.8]],
+                           "loss": [24.2, 4.0, 0.05], "grad_norm": [232.0, 40.0, 0.6],
+                           "lr": [0.001, 0.001, 0.001]},
+            "epoch_loss": None, "nearest_stationary_point": {
+                "params": [1.0, 1.0], "value": 0.0, "kind": "global", "distance": 0.22},
+            "elapsed_s": 0.0004}}}},
+        409: {"model": Problem, "description": "Not finished yet (or finished without a result)."},
+        **_errors},
+    summary="The result of a finished job",
+)
+def get_result(
+    job_id: str, store: Store, owner: Owner, settings: AppSettings,
+    max_points: Annotated[int | None, Query(ge=2, description="At most this many points, "
+                                            "evenly spaced; first and last kept.")] = None,
+    every: Annotated[int | None, Query(ge=1, description="Every k-th point (last kept).")] = None,
+    fields: Annotated[str | None, Query(description="Trajectory columns to include, comma-"
+                                        "separated, from params,loss,grad_norm,lr.",
+                                        examples=["params,loss"])] = None,
+) -> Response:
+    if max_points is not None and max_points > settings.max_result_points:
+        raise ApiError(422, [{"loc": ["query", "max_points"], "type": "value_error",
+                              "msg": f"{max_points} is over this server's limit of "
+                              f"{settings.max_result_points}"}])
+    chosen: tuple[str, ...] = TRAJECTORY_FIELDS
+    if fields is not None:
+        names = [name.strip() for name in fields.split(",") if name.strip()]
+        unknown = [name for name in names if name not in TRAJECTORY_FIELDS and name != "step"]
+        if unknown:
+            raise ApiError(422, [{"loc": ["query", "fields"], "type": "value_error",
+                                  "msg": f"unknown field(s) {', '.join(unknown)}; choose from "
+                                  f"{', '.join(TRAJECTORY_FIELDS)}"}])
+        chosen = tuple(name for name in TRAJECTORY_FIELDS if name in names)
+    job = _get(store, job_id, owner)
+    if job["status"] not in FINISHED:
+        raise ApiError(409, f"job {job_id} is {job['status']}; the result is ready when it "
+                       "finishes")
+    layout = store.result_layout(job_id, owner)
+    if layout is None:
+        reason = (job["error"] or {}).get("message") or "it was cancelled before it ran"
+        raise ApiError(409, f"job {job_id} is {job['status']} without a result: {reason}")
+    points = int(layout["points"])
+    indices = None
+    if max_points is not None or every is not None:
+        indices = shrink_indices(points, max_points=max_points, every=every)
+    try:
+        trajectory = store.read_trajectory(job_id, layout, indices, chosen)
+    except JobNotFound:
+        raise _not_found(job_id) from None
+    document = dict(job["summary"] or {})
+    document["trajectory"] = trajectory
+    document["epoch_loss"] = layout.get("epoch_loss")
+    return Response(dumps(document), media_type="application/json")
+
+
+@router.delete(
+    "/{job_id}", response_model=None,
+    responses={200: {"model": JobDocument, "description": "A queued job, now cancelled; it "
+                     "never runs."},
+               202: {"model": JobDocument, "description": "A running job: it stops within a "
+                     "second and keeps its partial trajectory (stop_reason cancelled)."},
+               409: {"model": Problem, "description": "Already finished."}, **_errors},
+    summary="Cancel a job",
+)
+def cancel_job(job_id: str, store: Store, owner: Owner, celery: CeleryClient) -> Response:
+    try:
+        outcome = store.cancel(job_id, owner)
+    except JobNotFound:
+        raise _not_found(job_id) from None
+    if outcome in FINISHED:
+        raise ApiError(409, f"job {job_id} is already {outcome}; nothing to cancel")
+    if outcome == "cancelled_now":
+        try:  # the worker would skip it anyway (its claim sees the status); this saves a trip
+            celery.control.revoke(job_id)
+        except Exception:
+            pass
+    return JSONResponse(store.get(job_id, owner),
+                          status_code=200 if outcome == "cancelled_now" else 202)
+
+
+@router.get(
+    "/{job_id}/events",
+    responses={200: {"content": {"text/event-stream": {"example":
+        "event: status\ndata: {\"id\": \"…\", \"status\": \"running\", …}\n\n"
+        "event: progress\ndata: {\"step\": 480, \"total_steps\": 1000, \"fraction\": 0.48, "
+        "\"loss\": 0.01}\n\n"}},
+        "description": "`status` events (the job without its spec) when the status changes, "
+        "`progress` events as the job advances; the stream ends after the final status."},
+        **_errors},
+    summary="Follow a job (server-sent events)",
+)
+async def job_events(job_id: str, request: Request, store: Store, owner: Owner) -> Response:
+    first = await anyio.to_thread.run_sync(_get, store, job_id, owner)
+
+    async def stream() -> AsyncIterator[bytes]:
+        job: dict[str, Any] | None = first
+        last_status, last_progress = None, None
+        quiet = 0.0
+        while True:
+            if job is None:
+                try:
+                    job = await anyio.to_thread.run_sync(store.get, job_id, owner)
+                except JobNotFound:
+                    return
+            job.pop("spec", None)
+            if job["progress"] != last_progress and job["status"] != "queued":
+                last_progress = job["progress"]
+                yield b"event: progress\ndata: " + dumps(last_progress) + b"\n\n"
+                quiet = 0.0
+            if job["status"] != last_status:
+                last_status = job["status"]
+                yield b"event: status\ndata: " + dumps(job) + b"\n\n"
+                quiet = 0.0
+            if last_status in FINISHED or await request.is_disconnected():
+                return
+            await asyncio.sleep(EVENT_POLL_S)
+            quiet += EVENT_POLL_S
+            if quiet >= KEEPALIVE_S:
+                quiet = 0.0
+                yield b": keep-alive\n\n"
+            job = None
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+__all__ = ["STATUSES", "router"]

@@ -1,0 +1,331 @@
+"""Optimizer kernels and registry against torch.optim (goldens from tests/golden/make_goldens.py).
+
+The kernels are driven directly, in a plain Python loop, with NumPy gradients of the golden
+objectives; the trajectories must match torch's to 1e-9 relative (SPEC.md §4).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine.errors import SpecError
+from engine.optimizers import (
+    ALIASES,
+    OPTIMIZERS,
+    describe_optimizers,
+    hyper_columns,
+    hyper_row,
+    resolve_optimizer,
+)
+from engine.schedules import (
+    learning_rate_table,
+    momentum_table,
+    plateau_initial_state,
+    plateau_settings,
+    plateau_step,
+    resolve_schedule,
+)
+
+GOLDEN_DIR = Path(__file__).parents[1] / "golden" / "data"
+RELATIVE_TOLERANCE = 1e-9
+
+
+@cache
+def golden(name: str) -> dict[str, Any]:
+    return json.loads((GOLDEN_DIR / f"{name}.json").read_text())
+
+
+def _cases(name: str) -> list[dict[str, Any]]:
+    return golden(name)["cases"]
+
+
+# --------------------------------------------------------------------------- objectives
+
+
+def analytic_loss_and_gradient(objective: dict[str, Any], x: np.ndarray
+                               ) -> tuple[float, np.ndarray]:
+    """The golden analytic objectives in NumPy, for one point x (d,)."""
+    kind = objective["kind"]
+    if kind == "rosenbrock":
+        a, b = objective["a"], objective["b"]
+        u, v = x
+        loss = (a - u) ** 2 + b * (v - u * u) ** 2
+        return loss, np.array([-2 * (a - u) - 4 * b * u * (v - u * u), 2 * b * (v - u * u)])
+    if kind == "himmelblau":
+        u, v = x
+        first, second = u * u + v - 11, u + v * v - 7
+        loss = first**2 + second**2
+        return loss, np.array([4 * u * first + 2 * second, 2 * first + 4 * v * second])
+    if kind == "beale":
+        u, v = x
+        terms = [1.5 - u + u * v, 2.25 - u + u * v**2, 2.625 - u + u * v**3]
+        loss = sum(term**2 for term in terms)
+        grad_u = sum(2 * term * (v**power - 1) for power, term in enumerate(terms, start=1))
+        grad_v = sum(2 * term * power * u * v ** (power - 1)
+                     for power, term in enumerate(terms, start=1))
+        return loss, np.array([grad_u, grad_v])
+    if kind == "quadratic":
+        matrix = np.array(objective["A"])
+        return 0.5 * x @ matrix @ x, matrix @ x
+    raise AssertionError(kind)
+
+
+def regression_loss_and_gradient(spec: dict[str, Any], x: np.ndarray, rows: slice
+                                 ) -> tuple[float, np.ndarray]:
+    """mean((X w + b - y)^2) over ``rows`` and its gradient in [w, b]."""
+    features = np.array(spec["data"]["X"])[rows]
+    target = np.array(spec["data"]["y"])[rows]
+    residual = features @ x[:-1] + x[-1] - target
+    scale = 2.0 / len(target)
+    return float(np.mean(residual**2)), np.append(scale * features.T @ residual,
+                                                  scale * residual.sum())
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def run_kernel(case: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The torch loop of make_goldens.py with our kernel, tables and plateau_step."""
+    spec = case["spec"]
+    defn, values = resolve_optimizer(spec["optimizer"])
+    steps = spec["max_steps"]
+    params = np.array([spec["init"]], dtype=np.float64)
+    hyper = hyper_row(defn, values)[None, :].copy()
+    state = defn.init_state(hyper, 1, params.shape[1])
+    schedule = resolve_schedule(spec.get("schedule"))
+    base_lr = np.array([spec["learning_rate"]])
+    table = learning_rate_table(schedule, base_lr, steps)
+    momenta = momentum_table(schedule, steps)
+    plateau = schedule["name"] == "plateau"
+    if plateau:
+        settings = plateau_settings(schedule)
+        plateau_state = plateau_initial_state(settings, 1)
+    lr = table[:, 0].copy()
+    is_dataset = "data" in spec
+    if is_dataset:
+        n_samples = len(spec["data"]["y"])
+        batch_size = {"full": n_samples, "stochastic": 1}.get(spec.get("batching", "full"),
+                                                              spec.get("batch_size", 32))
+        batches_per_epoch = math.ceil(n_samples / batch_size)
+    trajectory, lrs, used_momenta = [params[0].copy()], [], []
+    for k in range(steps):
+        if is_dataset:
+            first = (k % batches_per_epoch) * batch_size
+            loss, grad = regression_loss_and_gradient(
+                spec, params[0], slice(first, min(first + batch_size, n_samples)))
+        else:
+            loss, grad = analytic_loss_and_gradient(case["objective"], params[0])
+        if not plateau and table.shape[1] > 1:
+            lr[:] = table[:, k]
+        if momenta is not None:
+            hyper[:, defn.momentum_column] = momenta[k]
+            used_momenta.append(momenta[k])
+        lrs.append(lr[0])
+        defn.kernel(params, np.ascontiguousarray(grad[None, :]), state, hyper, k + 1, lr)
+        trajectory.append(params[0].copy())
+        if plateau:
+            plateau_step(lr, np.array([loss]), plateau_state, settings)
+    return {"params": np.array(trajectory), "lr": np.array(lrs),
+            "momentum": np.array(used_momenta)}
+
+
+def assert_trajectory_close(ours: np.ndarray, torch_values: np.ndarray, what: str) -> None:
+    """|ours - torch| <= 1e-9 |torch|, with a floor of 1e-12 of the trajectory's scale for
+    components that pass through zero (where relative error means nothing)."""
+    torch_values = np.asarray(torch_values, dtype=np.float64)
+    assert ours.shape == torch_values.shape, what
+    scale = float(np.max(np.abs(torch_values)))
+    error = np.abs(ours - torch_values)
+    allowed = RELATIVE_TOLERANCE * np.abs(torch_values) + 1e-12 * scale
+    worst = int(np.argmax(error - allowed))
+    assert np.all(error <= allowed), (
+        f"{what}: worst at flat index {worst}: ours {ours.flat[worst]!r} vs torch "
+        f"{torch_values.flat[worst]!r}")
+
+
+ANALYTIC_CASES = _cases("optimizers")
+DATASET_CASES = _cases("schedules") + _cases("batching")
+
+
+@pytest.mark.parametrize("case", ANALYTIC_CASES, ids=[case["id"] for case in ANALYTIC_CASES])
+def test_trajectory_matches_torch_on_analytic_objective(case: dict[str, Any]) -> None:
+    ours = run_kernel(case)
+    assert_trajectory_close(ours["params"], case["params"], case["id"])
+
+
+@pytest.mark.parametrize("case", DATASET_CASES, ids=[case["id"] for case in DATASET_CASES])
+def test_trajectory_matches_torch_on_linear_regression(case: dict[str, Any]) -> None:
+    """Kernels + schedule tables + plateau + batching, together, as the run loop uses them."""
+    ours = run_kernel(case)
+    assert_trajectory_close(ours["params"], case["params"], case["id"])
+    np.testing.assert_allclose(ours["lr"], case["lr"], rtol=1e-12, atol=0)
+    if "momentum" in case:
+        np.testing.assert_allclose(ours["momentum"], case["momentum"], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("case", ANALYTIC_CASES[::4], ids=[c["id"] for c in ANALYTIC_CASES[::4]])
+def test_golden_objectives_agree_with_numpy_reimplementation(case: dict[str, Any]) -> None:
+    """Guards the test's own objective formulas: torch's losses at torch's points."""
+    losses = [analytic_loss_and_gradient(case["objective"], np.array(point))[0]
+              for point in case["params"]]
+    np.testing.assert_allclose(losses, case["loss"], rtol=1e-12, atol=1e-14)
+
+
+def test_every_family_and_both_weight_decay_forms_have_goldens() -> None:
+    families = {case["spec"]["optimizer"]["name"] for case in ANALYTIC_CASES}
+    assert families == set(OPTIMIZERS)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@pytest.mark.parametrize("family", sorted(OPTIMIZERS))
+def test_defaults_are_torch_defaults(family: str) -> None:
+    torch_defaults = dict(golden("optimizers")["torch_defaults"][family])
+    defn, values = resolve_optimizer(family)
+    assert defn.default_lr == torch_defaults.pop("lr")
+    assert {key: value for key, value in values.items() if key != "name"} == torch_defaults
+    assert values["name"] == family
+
+
+@pytest.mark.parametrize(
+    ("alias", "family", "expected"),
+    [
+        ("gd", "sgd", {"momentum": 0.0, "nesterov": False}),
+        ("momentum", "sgd", {"momentum": 0.9, "nesterov": False}),
+        ("nesterov", "sgd", {"momentum": 0.9, "nesterov": True, "dampening": 0.0}),
+        ("GD", "sgd", {"momentum": 0.0}),
+    ],
+)
+def test_aliases_resolve_to_their_family(alias: str, family: str, expected: dict) -> None:
+    defn, values = resolve_optimizer(alias)
+    assert defn.name == family and values["name"] == family
+    assert {key: values[key] for key in expected} == expected
+
+
+def test_alias_presets_yield_to_explicit_hyperparameters() -> None:
+    _, values = resolve_optimizer({"name": "momentum", "momentum": 0.5})
+    assert values["momentum"] == 0.5
+
+
+def test_object_form_fills_the_rest_with_defaults() -> None:
+    defn, values = resolve_optimizer({"name": "adam", "betas": [0.8, 0.99], "amsgrad": True})
+    assert values == {"name": "adam", "betas": [0.8, 0.99], "eps": 1e-8, "weight_decay": 0.0,
+                      "amsgrad": True}
+    np.testing.assert_array_equal(hyper_row(defn, values), [0.8, 0.99, 1e-8, 0.0, 1.0])
+    assert hyper_columns(defn) == ["betas[0]", "betas[1]", "eps", "weight_decay", "amsgrad"]
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "fragment"),
+    [
+        ("lbfgs", "optimizer", "'lbfgs'"),
+        ({"name": "sgd2"}, "optimizer", "known: sgd"),
+        ({"momentum": 0.9}, "optimizer.name", "required"),
+        (42, "optimizer", "42"),
+        ({"name": "adam", "betas": [0.9, 1.0]}, "optimizer.betas", "1.0"),
+        ({"name": "adam", "betas": [-0.1, 0.9]}, "optimizer.betas", "-0.1"),
+        ({"name": "adam", "betas": 0.9}, "optimizer.betas", "0.9"),
+        ({"name": "adam", "betas": [0.9, "x"]}, "optimizer.betas", "'x'"),
+        ({"name": "adam", "eps": -1e-8}, "optimizer.eps", "-1e-08"),
+        ({"name": "adam", "amsgrad": "yes"}, "optimizer.amsgrad", "'yes'"),
+        ({"name": "adam", "lr": 0.1}, "optimizer.lr", "learning_rate"),
+        ({"name": "adam", "momentum": 0.9}, "optimizer.momentum", "'momentum'"),
+        ({"name": "adamw", "weight_decay": -0.01}, "optimizer.weight_decay", "-0.01"),
+        ({"name": "sgd", "momentum": -0.5}, "optimizer.momentum", "-0.5"),
+        ({"name": "sgd", "momentum": float("nan")}, "optimizer.momentum", "nan"),
+        ({"name": "sgd", "nesterov": True}, "optimizer.nesterov", "momentum"),
+        ({"name": "sgd", "nesterov": True, "momentum": 0.9, "dampening": 0.1},
+         "optimizer.nesterov", "dampening"),
+        ({"name": "nesterov", "momentum": 0.0}, "optimizer.nesterov", "momentum"),
+        ({"name": "rmsprop", "alpha": -0.9}, "optimizer.alpha", "-0.9"),
+        ({"name": "rmsprop", "centered": 1}, "optimizer.centered", "1"),
+        ({"name": "adagrad", "lr_decay": -1}, "optimizer.lr_decay", "-1"),
+        ({"name": "adagrad", "initial_accumulator_value": -0.1},
+         "optimizer.initial_accumulator_value", "-0.1"),
+        ({"name": "adadelta", "rho": 1.5}, "optimizer.rho", "1.5"),
+        ({"name": "nadam", "momentum_decay": -0.004}, "optimizer.momentum_decay", "-0.004"),
+        ({"name": "radam", "decoupled_weight_decay": "no"},
+         "optimizer.decoupled_weight_decay", "'no'"),
+    ],
+)
+def test_bad_hyperparameters_name_the_field_and_value(config: Any, field: str,
+                                                      fragment: str) -> None:
+    with pytest.raises(SpecError) as raised:
+        resolve_optimizer(config)
+    assert raised.value.field == field
+    assert fragment in raised.value.message
+
+
+def test_initial_state_follows_torch() -> None:
+    adagrad, values = resolve_optimizer({"name": "adagrad", "initial_accumulator_value": 0.25})
+    hyper = np.tile(hyper_row(adagrad, values), (3, 1))
+    np.testing.assert_array_equal(adagrad.init_state(hyper, 3, 4), np.full((1, 3, 4), 0.25))
+    nadam, values = resolve_optimizer("nadam")
+    state = nadam.init_state(hyper_row(nadam, values)[None, :], 1, 2)
+    assert state.shape == (3, 1, 2)
+    np.testing.assert_array_equal(state[2], 1.0)
+    np.testing.assert_array_equal(state[:2], 0.0)
+    for defn in OPTIMIZERS.values():
+        _, values = resolve_optimizer(defn.name)
+        state = defn.init_state(hyper_row(defn, values)[None, :], 2, 3)
+        assert state.shape == (defn.state_slots, 2, 3)
+
+
+@pytest.mark.parametrize(
+    ("family", "column"),
+    [("sgd", "momentum"), ("rmsprop", "momentum"), ("adam", "betas[0]"), ("adamw", "betas[0]"),
+     ("adamax", "betas[0]"), ("nadam", "betas[0]"), ("radam", "betas[0]"), ("adagrad", None),
+     ("adadelta", None)],
+)
+def test_onecycle_cycles_momentum_or_beta1(family: str, column: str | None) -> None:
+    defn = OPTIMIZERS[family]
+    if column is None:
+        assert defn.momentum_column is None
+    else:
+        assert hyper_columns(defn)[defn.momentum_column] == column
+
+
+def test_runs_are_independent_rows() -> None:
+    """A sweep's runs share one call: each row must move exactly as it would alone."""
+    defn, values = resolve_optimizer({"name": "adam", "amsgrad": True})
+    row = hyper_row(defn, values)
+    hyper = np.vstack([row, row, row])
+    hyper[1, 0] = 0.5
+    starts = np.array([[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0]])
+    lrs = np.array([0.1, 0.01, 0.05])
+    together = starts.copy()
+    state = defn.init_state(hyper, 3, 2)
+    for step in range(1, 20):
+        defn.kernel(together, np.ascontiguousarray(2 * together), state, hyper, step, lrs)
+    for r in range(3):
+        alone = starts[r:r + 1].copy()
+        single_state = defn.init_state(hyper[r:r + 1].copy(), 1, 2)
+        for step in range(1, 20):
+            defn.kernel(alone, np.ascontiguousarray(2 * alone), single_state,
+                        hyper[r:r + 1].copy(), step, lrs[r:r + 1].copy())
+        np.testing.assert_array_equal(alone[0], together[r])
+
+
+def test_describe_optimizers_lists_every_family_with_its_hyperparameters() -> None:
+    described = {entry["name"]: entry for entry in describe_optimizers()}
+    assert set(described) == set(OPTIMIZERS)
+    assert {alias["name"] for entry in described.values() for alias in entry["aliases"]} == set(
+        ALIASES)
+    assert described["adadelta"]["default_learning_rate"] == 1.0
+    json.dumps(described)  # JSON-ready as GET /v1/optimizers serves it
+    for name, entry in described.items():
+        hyper_names = [hyper["name"] for hyper in entry["hyperparameters"]]
+        assert hyper_names == [hyper.name for hyper in OPTIMIZERS[name].hyperparameters]
+        for hyper in entry["hyperparameters"]:
+            assert {"type", "default", "range", "description"} <= set(hyper)
+            assert hyper["description"]
+    betas = next(h for h in described["adam"]["hyperparameters"] if h["name"] == "betas")
+    assert betas["type"] == "pair" and betas["range"] == "in [0.0, 1.0)"

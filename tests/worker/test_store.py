@@ -1,0 +1,109 @@
+"""The Redis job store against a real Redis, and ``execute_job`` (the task's body) run
+in-process against it: no Celery needed here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine
+from worker.settings import Settings
+from worker.store import IdempotencyConflict, JobNotFound, JobStore, owner_of
+from worker.tasks import execute_job
+
+SPEC = {"function": "himmelblau", "optimizer": "adam", "learning_rate": 0.05, "max_steps": 300}
+
+
+def resolved(body: dict = SPEC) -> dict:
+    return engine.resolve_spec(body).spec
+
+
+def new_job(store: JobStore, owner: str = "test-owner", **kwargs: object) -> str:
+    job_id, created = store.create(resolved(), owner=owner, time_limit_s=60, **kwargs)
+    assert created
+    return job_id
+
+
+def test_a_new_job_is_queued_with_its_spec_and_timestamps(store: JobStore) -> None:
+    job = store.get(new_job(store))
+    assert job["status"] == "queued"
+    assert job["created_at"].endswith("Z") and job["started_at"] is None
+    assert job["spec"]["optimizer"]["name"] == "adam"
+    assert job["progress"] == {"step": 0, "total_steps": 300, "fraction": 0.0, "loss": None}
+
+
+@pytest.mark.parametrize("reader", ["get", "cancel", "result_layout"])
+def test_unknown_ids_and_other_owners_jobs_are_not_found(store: JobStore, reader: str) -> None:
+    job_id = new_job(store, owner="alice")
+    for job, owner in (("no-such-job", "alice"), (job_id, "bob")):
+        with pytest.raises(JobNotFound):
+            getattr(store, reader)(job, owner)
+
+
+def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore) -> None:
+    job_id = new_job(store)
+    settings = Settings()
+    assert execute_job(store, job_id, settings)["status"] == "succeeded"
+    assert execute_job(store, job_id, settings) == {"id": job_id, "status": "succeeded"}
+    expected = engine.run_spec(SPEC)
+    job = store.get(job_id)
+    assert job["summary"]["final"]["loss"] == expected.final["loss"]
+    assert job["attempts"] == 1 and job["progress"]["fraction"] == 1.0
+    layout = store.result_layout(job_id)
+    trajectory = store.read_trajectory(job_id, layout, None, ("params", "loss", "grad_norm", "lr"))
+    for name, column in expected.trajectory.items():
+        np.testing.assert_array_equal(trajectory[name], column)
+    picks = np.array([0, 7, 150, 300])
+    thinned = store.read_trajectory(job_id, layout, picks, ("loss",))
+    assert set(thinned) == {"step", "loss"}
+    np.testing.assert_array_equal(thinned["loss"], expected.trajectory["loss"][picks])
+
+
+def test_cancelling_a_queued_job_means_it_never_runs(store: JobStore) -> None:
+    job_id = new_job(store)
+    assert store.cancel(job_id) == "cancelled_now"
+    assert execute_job(store, job_id, Settings())["status"] == "cancelled"
+    job = store.get(job_id)
+    assert job["status"] == "cancelled" and job["started_at"] is None
+    assert store.result_layout(job_id) is None
+    assert store.cancel(job_id) == "cancelled"
+
+
+def test_an_attempt_over_the_cap_fails_the_job_with_the_reason(store: JobStore) -> None:
+    job_id = new_job(store)
+    settings = Settings(max_attempts=2)
+    for _ in range(2):  # two deliveries that died mid-run (claimed, never finished)
+        assert store.claim(job_id)[0] == "run"
+    execute_job(store, job_id, settings)
+    job = store.get(job_id)
+    assert job["status"] == "failed" and job["error"]["type"] == "worker_lost"
+
+
+def test_idempotency_key_same_body_same_job_other_body_conflict(store: JobStore) -> None:
+    first = new_job(store, idempotency=("key-1", "hash-a"))
+    again, created = store.create(resolved(), owner="test-owner", time_limit_s=60,
+                                  idempotency=("key-1", "hash-a"))
+    assert (again, created) == (first, False)
+    with pytest.raises(IdempotencyConflict):
+        store.create(resolved(), owner="test-owner", time_limit_s=60,
+                     idempotency=("key-1", "hash-b"))
+    other_owner, created = store.create(resolved(), owner="someone-else", time_limit_s=60,
+                                        idempotency=("key-1", "hash-b"))
+    assert created and other_owner != first
+
+
+def test_lists_are_newest_first_filtered_and_paginated(store: JobStore) -> None:
+    owner = owner_of("pagination")
+    ids = [new_job(store, owner=owner) for _ in range(7)]
+    store.cancel(ids[2], owner)
+    seen, cursor = [], None
+    while True:
+        page, cursor = store.list(owner, limit=3, cursor=cursor)
+        assert len(page) <= 3
+        seen += [job["id"] for job in page]
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+    cancelled, _ = store.list(owner, status="cancelled")
+    assert [job["id"] for job in cancelled] == [ids[2]]
+    assert store.list(owner_of("nobody"))[0] == []

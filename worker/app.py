@@ -1,0 +1,79 @@
+"""The Celery app, configured from ``Settings``; each reliability setting says why it is there.
+
+``celery -A worker.app worker`` (or ``descent worker``) loads the module-level ``app``, built
+from the environment's settings.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from worker.settings import Settings, get_settings
+
+SOFT_LIMIT_GRACE_S = 10.0  # the cooperative budget check (in the progress callback) fires first
+HARD_LIMIT_GRACE_S = 30.0  # after the soft limit, time to save and report before the kill
+VISIBILITY_MARGIN_S = 60.0
+
+
+def time_limits(budget_s: float) -> tuple[float, float]:
+    """(soft, hard) Celery time limits for a job with this run-time budget.
+
+    The budget itself is enforced cooperatively by the run's progress callback, which stops the
+    run, keeps its partial trajectory and fails the job with a clear reason. The soft limit is a
+    backstop a little later (a run stuck outside the loop), the hard limit kills the process.
+    """
+    soft = budget_s + SOFT_LIMIT_GRACE_S
+    return soft, soft + HARD_LIMIT_GRACE_S
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for these settings (the broker and result backend are both Redis)."""
+    app = Celery("descent", broker=settings.broker, backend=settings.redis_url,
+                 include=["worker.tasks"])
+    soft, hard = time_limits(settings.job_time_limit_s)
+    # A message not acked within visibility_timeout is handed to another worker; it must
+    # exceed the hard time limit, or a long job still running would be started twice.
+    visibility_timeout = int(hard + VISIBILITY_MARGIN_S)
+    transport_options = {
+        "visibility_timeout": visibility_timeout,
+        # Look for unacked messages of dead workers every second (kombu's default sweep runs
+        # every 10 × 10 s), so a crashed whole worker's job is requeued as soon as its
+        # visibility timeout has passed, not up to ~100 s later.
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_default_queue=settings.queue_name,
+        # Ack after the job ran, not when it was received: a job whose worker dies mid-run is
+        # delivered again instead of being lost.
+        task_acks_late=True,
+        # ...and that includes a pool process killed outright (SIGKILL, out of memory): the
+        # message is rejected and requeued at once. run_job counts attempts and fails a job
+        # after max_attempts, so a job that kills its worker cannot loop forever.
+        task_reject_on_worker_lost=True,
+        # One message at a time per process: long jobs are not hoarded by a busy process while
+        # another one idles.
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=soft,
+        task_time_limit=hard,
+        broker_transport_options=transport_options,
+        result_backend_transport_options=dict(transport_options),
+        # The Celery result is only a small summary (trajectories live in the job store); it
+        # expires with the job records instead of Celery's one-day default.
+        result_expires=settings.job_ttl_s,
+        # Pool processes warm the engine's compiled kernels at start (worker_process_init);
+        # give them time to load or compile before the pool declares them dead.
+        worker_proc_alive_timeout=180.0,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+    )
+    app.conf.descent_settings = settings
+    return app
+
+
+app = make_celery(get_settings())

@@ -1,0 +1,96 @@
+"""The service's settings (SPEC.md §11), read once from the environment (prefix ``DESCENT_``).
+
+Every process of the service (API, Celery worker, ``descent serve``) builds the same
+``Settings``; ``get_settings()`` caches the environment's. Tests build their own ``Settings(...)``
+and hand them to ``create_app`` / ``make_celery``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class Settings(BaseSettings):
+    """Configuration of the service. Each field is ``DESCENT_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DESCENT_", extra="ignore")
+
+    redis_url: str = Field(
+        default=DEFAULT_REDIS_URL,
+        description="Redis for the job store (and the broker unless broker_url is set). "
+        "`descent serve` starts an embedded Redis when this is not set.",
+    )
+    broker_url: str | None = Field(default=None, description="Celery broker; default redis_url.")
+    data_dir: Path = Field(default=Path("data"), description="Embedded Redis's append-only file.")
+    api_keys: str = Field(
+        default="", description="Comma-separated API keys; empty means no authentication."
+    )
+    max_steps: int = Field(default=10_000_000, ge=1, description="Server cap on a spec's max_steps.")
+    max_record_points: int = Field(
+        default=2_000_000, ge=2, description="Server cap on recorded trajectory points per job."
+    )
+    job_ttl_s: int = Field(
+        default=7 * 24 * 3600, ge=60, description="How long finished jobs and results are kept."
+    )
+    cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed by CORS ('*' for any)."
+    )
+    job_time_limit_s: float = Field(
+        default=600.0, gt=0, description="A job's run-time budget; over it the job fails and "
+        "keeps its partial trajectory."
+    )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    max_result_points: int = Field(
+        default=2_000_000, ge=2, description="Largest max_points a result request may ask for."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Runs of one job before a crashing job is failed for good."
+    )
+    progress_interval_s: float = Field(
+        default=0.25, gt=0, description="Least time between two progress writes of a job."
+    )
+    queue_name: str = Field(default="descent", description="Celery queue the jobs go through.")
+    workers: int | None = Field(
+        default=None, ge=1, description="Worker processes of `descent serve` (default: cores)."
+    )
+
+    @field_validator("broker_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def redis_configured(self) -> bool:
+        """Whether the Redis URL was given (``descent serve`` embeds one otherwise)."""
+        return "redis_url" in self.model_fields_set
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The environment's settings, read once per process."""
+    return Settings()
