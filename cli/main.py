@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC = 0, 1, 2
 
@@ -89,7 +90,7 @@ def _command_functions(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'name':<20} {'dims':<6} description")
     for entry in functions:
-        print(f"{entry['name']:<20} {str(entry['dims']):<6} {entry['description']}")
+        print(f"{entry['name']:<20} {entry['dims']!s:<6} {entry['description']}")
     return EXIT_OK
 
 

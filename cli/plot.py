@@ -436,7 +436,7 @@ def _draw_losses(axes: list[Any], objective: Any, row: Row, labels: list[str]) -
         steps = _column(curve.document, "step")[keep]
         loss = losses[index][keep]
         with np.errstate(invalid="ignore"):
-            shown = np.where(np.isfinite(loss), np.maximum(loss, floor), np.nan)
+            shown = np.where(np.isfinite(loss), np.where(loss < 0, loss, np.maximum(loss, floor)), np.nan)
         axes[0].plot(steps, shown, color=color, lw=max(2.2 - 0.3 * index, 1.0), label=label)
         if per_epoch:
             batch = int(curve.spec.get("batch_size") or objective.n_samples)
@@ -456,8 +456,13 @@ def _draw_losses(axes: list[Any], objective: Any, row: Row, labels: list[str]) -
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel(quantity)
         axes[1].set_title("loss per epoch", fontsize=9)
+    finite = np.concatenate([loss[np.isfinite(loss)] for loss in losses])
+    unbounded_below = bool(finite.size and finite.min() < 0)
     for axis in axes:
-        axis.set_yscale("log")
+        if unbounded_below:  # below every known minimum (e.g. x² − y²): log both ways
+            axis.set_yscale("symlog", linthresh=max(floor * 10, 1e-12))
+        else:
+            axis.set_yscale("log")
         axis.grid(True, which="major", alpha=0.3)
     axes[0].legend(fontsize=7, loc="best", framealpha=0.85)
 

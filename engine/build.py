@@ -8,8 +8,9 @@ out: submitting it again gives the same result, bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -27,7 +28,7 @@ from engine.objectives.datasets import (
 from engine.objectives.expression import build_expression_objective
 from engine.optimizers.base import OptimizerDef
 from engine.optimizers.registry import hyper_row, resolve_optimizer
-from engine.schedules import resolve_schedule
+from engine.schedules import check_schedule_for_optimizer, resolve_schedule
 from engine.spec import ExpressionFunction, GeneratedData, InlineData, JobSpec, StoredData
 
 DatasetLoader = Callable[[str], tuple[np.ndarray, np.ndarray]]
@@ -219,6 +220,9 @@ def resolve_spec(
         raise SpecErrors(errors)
     assert objective is not None and resolved_optimizer is not None and schedule is not None
     optimizer, hyperparameters = resolved_optimizer
+    _check(errors, lambda: check_schedule_for_optimizer(schedule, optimizer.momentum_column, optimizer.name))
+    if errors:
+        raise SpecErrors(errors)
 
     if spec.init is not None:
         if len(spec.init) != objective.dims:

@@ -43,10 +43,10 @@ OptimizerKernel = types.FunctionType(OPTIMIZER_SIGNATURE)
 __all__ = [
     "OBJECTIVE_SIGNATURE",
     "OPTIMIZER_SIGNATURE",
+    "IndexVector",
+    "Matrix",
     "ObjectiveKernel",
     "OptimizerKernel",
-    "Matrix",
-    "Vector",
     "Tensor3",
-    "IndexVector",
+    "Vector",
 ]

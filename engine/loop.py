@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit, types
 
 from engine.kernels import IndexVector, Matrix, ObjectiveKernel, OptimizerKernel, Tensor3, Vector
+from engine.schedules import plateau_step
 
 # Stop codes, shared with engine.result.STOP_REASONS (same order).
 ACTIVE, MAX_STEPS, MAX_EPOCHS, GRAD_TOL, TARGET_LOSS, DIVERGED, CANCELLED = range(7)
@@ -48,49 +48,6 @@ SEGMENT_SIGNATURE = _I64(
     _I64Vector, _I64Vector, Matrix, Vector,  # stop arrays and final state
     Matrix,  # epoch loss
 )
-
-
-@njit(cache=True)
-def _plateau_step(lr, metric, state, settings):  # pragma: no cover - compiled
-    """ReduceLROnPlateau.step(metric) for every run (torch semantics), in place.
-
-    settings: [mode_is_max, factor, patience, threshold, threshold_is_rel, cooldown, min_lr, eps];
-    state per run: [best, num_bad_epochs, cooldown_counter].
-    """
-    mode_max = settings[0] > 0.5
-    factor = settings[1]
-    patience = settings[2]
-    threshold = settings[3]
-    rel = settings[4] > 0.5
-    cooldown = settings[5]
-    min_lr = settings[6]
-    eps = settings[7]
-    for r in range(lr.shape[0]):
-        current = metric[r]
-        best = state[r, 0]
-        if rel and not mode_max:
-            better = current < best * (1.0 - threshold)
-        elif not rel and not mode_max:
-            better = current < best - threshold
-        elif rel and mode_max:
-            better = current > best * (threshold + 1.0)
-        else:
-            better = current > best + threshold
-        if better:
-            state[r, 0] = current
-            state[r, 1] = 0.0
-        else:
-            state[r, 1] += 1.0
-        if state[r, 2] > 0:
-            state[r, 2] -= 1.0
-            state[r, 1] = 0.0
-        if state[r, 1] > patience:
-            old = lr[r]
-            new = max(old * factor, min_lr)
-            if old - new > eps:
-                lr[r] = new
-            state[r, 2] = cooldown
-            state[r, 1] = 0.0
 
 
 @njit(cache=True)
@@ -208,7 +165,7 @@ def run_segment(  # pragma: no cover - compiled
                 hyper[r, momentum_column] = value
         optimizer(params, grad, state, hyper, step + 1, lr)
         if use_plateau:
-            _plateau_step(lr, loss, plateau_state, plateau_settings)
+            plateau_step(lr, loss, plateau_state, plateau_settings)
         counters[STEP] = step + 1
 
         if dataset and not full_batch:

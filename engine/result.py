@@ -7,8 +7,9 @@ optionally shrunk with ``max_points`` / ``every`` / ``fields``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class RunResult:
         elapsed_s: float,
         objective: Objective,
         spec: dict[str, Any],
-    ) -> "RunResult":
+    ) -> RunResult:
         """Assemble from the loop's record arrays: the grid points before the stop, then the
         final point (always kept, SPEC.md §8)."""
         trajectory = {

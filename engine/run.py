@@ -9,8 +9,9 @@ vectorised loop (a sweep); ``run_spec`` is the single-run convenience.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,12 @@ from engine.loop import (
     run_segment,
 )
 from engine.result import RunResult
-from engine.schedules import learning_rate_table, momentum_table, plateau_settings
+from engine.schedules import (
+    learning_rate_table,
+    momentum_table,
+    plateau_initial_state,
+    plateau_settings,
+)
 from engine.spec import JobSpec
 
 SEGMENT_SECONDS = 0.1  # callback cadence: cancellation is seen well within a second
@@ -132,17 +138,15 @@ class _GroupLoop:
         if self.plateau:
             self.lr_table = np.zeros((R, 1))
             self.plateau_settings = np.ascontiguousarray(plateau_settings(schedule), dtype=float)
-            mode_max = self.plateau_settings[0] > 0.5
-            self.plateau_state = np.zeros((R, 3))
-            self.plateau_state[:, 0] = -np.inf if mode_max else np.inf
+            self.plateau_state = plateau_initial_state(self.plateau_settings, R)
         else:
             self.lr_table = np.ascontiguousarray(
-                learning_rate_table(schedule, base_lr, max_steps + 1), dtype=float
+                learning_rate_table(schedule, base_lr, max_steps + 1, max_steps=max_steps), dtype=float
             )
             self.plateau_settings = np.zeros(0)
             self.plateau_state = np.zeros((R, 3))
         self.lr = base_lr.copy()
-        momentum = momentum_table(schedule, max_steps + 1)
+        momentum = momentum_table(schedule, max_steps + 1, max_steps=max_steps)
         self.momentum_table = (
             np.zeros(0) if momentum is None else np.ascontiguousarray(momentum, dtype=float)
         )

@@ -87,7 +87,7 @@ class EmbeddedRedis:
             process.kill()
             process.wait(timeout_s)
 
-    def __enter__(self) -> EmbeddedRedis:
+    def __enter__(self) -> EmbeddedRedis:  # noqa: PYI034
         return self.start()
 
     def __exit__(self, *_: object) -> None:

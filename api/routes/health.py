@@ -24,7 +24,7 @@ def readyz(store: Store) -> Response:
     try:
         store.ping()
         workers = store.live_workers()
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to reach Redis means not ready
         raise ApiError(503, "not ready: the job store (Redis) is unreachable") from None
     if workers == 0:
         raise ApiError(503, "not ready: no worker has been seen in the last 15 s "

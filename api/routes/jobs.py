@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from engine.result import TRAJECTORY_FIELDS, shrink_indices
 from worker.app import time_limits
 from worker.store import FINISHED, STATUSES, IdempotencyConflict, JobNotFound
 
+log = logging.getLogger("descent.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 RUN_JOB = "descent.run_job"
 EVENT_POLL_S = 0.2
@@ -201,7 +203,7 @@ def cancel_job(job_id: str, store: Store, owner: Owner, celery: CeleryClient) ->
         try:  # the worker would skip it anyway (its claim sees the status); this saves a trip
             celery.control.revoke(job_id)
         except Exception:
-            pass
+            log.debug("revoke of %s failed", job_id, exc_info=True)
     return JSONResponse(store.get(job_id, owner),
                           status_code=200 if outcome == "cancelled_now" else 202)
 

@@ -76,7 +76,7 @@ const PRESETS = [
   {
     id: "minima", title: "Local vs global minima",
     state: {
-      mode: "catalogue", fn: "six_hump_camel", start: [-1.8, 0.9], max_steps: 400, configs: [
+      mode: "catalogue", fn: "six_hump_camel", start: [2.5, 1.5], max_steps: 400, configs: [
         { optimizer: "gd", lr: 0.01, hp: {}, schedule: null },
         { optimizer: "momentum", lr: 0.01, hp: {}, schedule: null },
         { optimizer: "adam", lr: 0.1, hp: {}, schedule: null },
@@ -812,7 +812,7 @@ function drawMap() {
   }
   const layout = {
     margin: { l: 45, r: 10, t: 10, b: 40 }, uirevision: `${state.mode}:${state.fn}:${state.expr}:${state.view}`,
-    legend: { orientation: "h", y: -0.12, font: { size: 11 } }, showlegend: true,
+    legend: { orientation: "h", y: -0.16, yanchor: "top", font: { size: 11 } }, showlegend: true,
   };
   if (is3d) {
     layout.scene = { xaxis: { title: { text: names[0] } }, yaxis: { title: { text: names[1] } }, zaxis: { title: { text: "f" } } };
@@ -830,19 +830,32 @@ function drawMap() {
   $("#start-y-label").textContent = `Start ${names[1]}`;
 }
 
+/* Losses that reach zero or below (six-hump camel, −0.25 minima) have no log: then we plot
+ * the gap to the known global minimum value f*, or fall back to a linear axis. */
+function lossScale() {
+  const values = runs.flatMap((run) => (run.result && run.result.trajectory ? run.result.trajectory.loss : []))
+    .filter((v) => v !== null && Number.isFinite(v));
+  if (!values.some((v) => v <= 0)) return { offset: 0, logY: true, title: "Loss (log scale)" };
+  const globals = surface ? surface.points.filter((p) => p.kind === "global" && Number.isFinite(p.value)).map((p) => p.value) : [];
+  if (!globals.length) return { offset: 0, logY: false, title: "Loss" };
+  const best = Math.min(...globals);
+  return { offset: best, logY: true, title: `Loss − f* (f* = ${fmt(best)}, log scale)` };
+}
+
 function drawCurves() {
   if (typeof Plotly === "undefined") return;
   const lossTraces = [], lrTraces = [];
+  const { offset, logY, title } = lossScale();
   for (const run of runs) {
     const t = run.result && run.result.trajectory;
     if (!t) continue;
-    const positive = t.loss.map((v) => (v === null || !(v > 0) ? null : v));
+    const positive = t.loss.map((v) => (v === null || (logY && !(v - offset > 0)) ? null : v - offset));
     lossTraces.push({ type: "scatter", mode: "lines", name: run.label, x: t.step, y: positive, line: { color: run.color }, meta: { run: run.index } });
     if (t.lr) lrTraces.push({ type: "scatter", mode: "lines", name: run.label, x: t.step, y: t.lr, line: { color: run.color, shape: "hv" }, meta: { run: run.index } });
   }
   const cursor = [{ type: "line", xref: "x", yref: "paper", x0: replayStep, x1: replayStep, y0: 0, y1: 1, line: { color: "#999", dash: "dot", width: 1 } }];
   const common = { margin: { l: 55, r: 10, t: 30, b: 35 }, showlegend: false, shapes: runs.length ? cursor : [] };
-  Plotly.react($("#loss-plot"), lossTraces, Object.assign({ title: { text: "Loss (log scale)", font: { size: 13 } }, xaxis: { title: { text: "step" } }, yaxis: { type: "log", exponentformat: "power" } }, common), plotConfig());
+  Plotly.react($("#loss-plot"), lossTraces, Object.assign({ title: { text: title, font: { size: 13 } }, xaxis: { title: { text: "step" } }, yaxis: { type: logY ? "log" : "linear", exponentformat: "power" } }, common), plotConfig());
   // Learning rates a hundredfold apart share the plot only on a log axis.
   const rates = lrTraces.flatMap((trace) => trace.y.filter((v) => v > 0));
   const lrLog = rates.length > 0 && Math.max(...rates) / Math.min(...rates) > 50;

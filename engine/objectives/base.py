@@ -3,8 +3,9 @@ about it (dims, bounds, standard start, Hessian, known stationary points)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 

@@ -35,7 +35,7 @@ def test_serve_restart_on_the_same_data_dir_keeps_jobs_and_results(tmp_path: Pat
     url = f"http://127.0.0.1:{port}"
     first = serve(tmp_path, port)
     try:
-        wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=90,
+        wait_for(lambda: httpx.get(f"{url}/healthz").status_code == 200, timeout=90,
                  message="descent serve")
         with httpx.Client(base_url=url, timeout=10) as http:
             job_id = http.post("/v1/jobs", json=SPEC).json()["id"]

@@ -44,7 +44,7 @@ def test_learning_rate_on_a_bowl_too_small_good_oscillating_diverging() -> None:
     runs = figure("01_learning_rate", 0)
     curvature = 10.0  # quadratic condition 10: eigenvalues 1 and 10, stability limit 2/10
     too_small, good, near, above = (
-        by_prefix(runs, f"lr {lr}") for lr in ("0.001", "0.1", "0.19", "0.21")
+        by_prefix(runs, f"lr {lr} ") for lr in ("0.001", "0.1", "0.19", "0.21")
     )
     assert near.spec["learning_rate"] < 2 / curvature < above.spec["learning_rate"]
 
@@ -64,7 +64,7 @@ def test_learning_rate_on_a_bowl_too_small_good_oscillating_diverging() -> None:
 def test_learning_rate_on_a_curved_valley() -> None:
     runs = figure("01_learning_rate", 1)
     too_small, good, near, above = (
-        by_prefix(runs, f"lr {lr}") for lr in ("0.0001", "0.0015", "0.0019", "0.0021")
+        by_prefix(runs, f"lr {lr} ") for lr in ("0.0001", "0.0015", "0.0019", "0.0021")
     )
     hessian = resolve_spec({"function": "rosenbrock"}).objective.hessian(np.ones((1, 2)))[0]
     limit = 2 / np.linalg.eigvalsh(hessian).max()  # ≈ 0.001997 at the minimum (1, 1)

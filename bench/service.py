@@ -1,0 +1,126 @@
+"""Service speed figures (issue 3), measured side by side on one Redis:
+
+- raw Celery no-op round trip (p50) and throughput, two worker processes;
+- a tiny job (200 steps, 2-D) from POST to result available: p50, and its ratio to the no-op
+  round trip (target ≤ 3×);
+- 1,000 tiny jobs: throughput and its ratio to the no-op throughput (target ≥ 0.5×);
+- ``GET /result`` of a 1,000,000-point 2-D trajectory (target < 0.5 s) and with
+  ``max_points=1000`` (target < 20 ms).
+
+Run: ``python -m bench.service``. Starts its own Redis, worker and API; stops them after.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from tests.conftest import start_api, start_worker, stop, wait_for
+from worker.app import make_celery
+from worker.embedded import EmbeddedRedis, free_port
+from worker.settings import Settings
+from worker.store import JobStore
+
+TINY = {"function": "rosenbrock", "optimizer": "adam", "learning_rate": 0.01, "max_steps": 200}
+
+
+def p50(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def noop_figures(celery, rounds: int = 200, burst: int = 1000) -> tuple[float, float]:
+    for _ in range(20):
+        celery.send_task("descent.noop").get(timeout=10)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        celery.send_task("descent.noop").get(timeout=10)
+        times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    results = [celery.send_task("descent.noop") for _ in range(burst)]
+    for result in results:
+        result.get(timeout=60)
+    return p50(times), burst / (time.perf_counter() - start)
+
+
+def job_latency(http: httpx.Client, rounds: int = 100) -> float:
+    times = []
+    for _ in range(rounds + 10):
+        start = time.perf_counter()
+        job_id = http.post("/v1/jobs", json=TINY).json()["id"]
+        while http.get(f"/v1/jobs/{job_id}/result", params={"max_points": 2}).status_code != 200:
+            time.sleep(0.0005)
+        times.append(time.perf_counter() - start)
+    return p50(times[10:])
+
+
+def job_throughput(http: httpx.Client, store: JobStore, count: int = 1000) -> float:
+    before = store.metrics("descent")["status_counts"].get("succeeded", 0)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        statuses = set(pool.map(lambda _: http.post("/v1/jobs", json=TINY).status_code,
+                                range(count)))
+    assert statuses == {202}, statuses
+    wait_for(lambda: store.metrics("descent")["status_counts"].get("succeeded", 0)
+             - before >= count, timeout=300, interval=0.005, message="1000 jobs")
+    return count / (time.perf_counter() - start)
+
+
+def big_result(http: httpx.Client) -> tuple[float, float, int]:
+    job_id = http.post("/v1/jobs", json={"function": "rosenbrock", "optimizer": "sgd",
+                                         "learning_rate": 1e-4,
+                                         "max_steps": 999_999}).json()["id"]
+    wait_for(lambda: http.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded",
+             timeout=120, message="the 1M-point job")
+    full, thin = [], []
+    size = 0
+    for _ in range(5):
+        start = time.perf_counter()
+        response = http.get(f"/v1/jobs/{job_id}/result")
+        full.append(time.perf_counter() - start)
+        size = len(response.content)
+        start = time.perf_counter()
+        http.get(f"/v1/jobs/{job_id}/result", params={"max_points": 1000}).raise_for_status()
+        thin.append(time.perf_counter() - start)
+    return p50(full), p50(thin), size
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as data_dir, EmbeddedRedis(data_dir) as redis_server:
+        store = JobStore.from_url(redis_server.url)
+        worker = start_worker(redis_server.url, concurrency=2)
+        port = free_port()
+        api = start_api(redis_server.url, port)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for(lambda: store.live_workers() > 0, timeout=120, message="the worker")
+            wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=60,
+                     message="the API")
+            celery = make_celery(Settings(redis_url=redis_server.url))
+            noop_rtt, noop_rate = noop_figures(celery)
+            with httpx.Client(base_url=url, timeout=60) as http:
+                latency = job_latency(http)
+                rate = job_throughput(http, store)
+                full, thin, size = big_result(http)
+        finally:
+            stop(api)
+            stop(worker)
+    print(f"celery no-op round trip p50      {noop_rtt * 1e3:8.2f} ms")
+    print(f"tiny job POST→result p50         {latency * 1e3:8.2f} ms   "
+          f"ratio {latency / noop_rtt:5.2f}× (target ≤ 3×)")
+    print(f"celery no-op throughput          {noop_rate:8.0f} /s")
+    print(f"tiny job throughput (1000 jobs)  {rate:8.0f} /s   "
+          f"ratio {rate / noop_rate:5.2f}× (target ≥ 0.5×)")
+    print(f"GET /result 1,000,000 points     {full * 1e3:8.1f} ms ({size / 1e6:.0f} MB; "
+          "target < 500 ms)")
+    print(f"GET /result max_points=1000      {thin * 1e3:8.1f} ms (target < 20 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

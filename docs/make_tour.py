@@ -1,0 +1,57 @@
+"""Run every lesson in ``examples/`` and draw its picture into ``docs/images/`` (``make tour``).
+
+    python -m docs.make_tour            # every lesson
+    python -m docs.make_tour 05 07      # only the lessons whose file names start so
+
+Each picture is ``docs/images/<lesson file stem>.png`` (a palette PNG, well under 100 KB), and
+each run's outcome is printed, so the numbers quoted in ``docs/tour.md`` can be checked.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from cli.plot import plot_rows, read_json, run_lesson
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+IMAGES = ROOT / "docs" / "images"
+
+
+def _summary(label: str, document: dict) -> str:
+    final = document["final"]
+    point = document.get("nearest_stationary_point") or {}
+    nearest = f"  nearest {point['kind']} at {point['distance']:.2g}" if point else ""
+    return (
+        f"    {label:<48} {document['stop_reason']:<11} {document['steps']:>6} steps  "
+        f"loss {final['loss']:.6g}{nearest}"
+    )
+
+
+def make_tour(prefixes: Sequence[str] = ()) -> list[Path]:
+    """Run and draw the lessons (all, or those whose file names start with a prefix)."""
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(EXAMPLES.glob("*.json")):
+        if prefixes and not any(path.stem.startswith(prefix) for prefix in prefixes):
+            continue
+        started = time.perf_counter()
+        lesson = read_json(path)
+        rows = run_lesson(lesson)
+        image = plot_rows(rows, IMAGES / f"{path.stem}.png", title=lesson["lesson"])
+        size = image.stat().st_size // 1024
+        print(f"{lesson['lesson']}  ->  {image.relative_to(ROOT)} ({size} KB, "
+              f"{time.perf_counter() - started:.1f} s)")
+        for row in rows:
+            print(f"  {row.title}")
+            for curve in row.curves:
+                print(_summary(curve.label, curve.document))
+        written.append(image)
+    return written
+
+
+if __name__ == "__main__":
+    make_tour(sys.argv[1:])
