@@ -162,7 +162,7 @@ def load_rows(paths: Sequence[str], spec_path: str | None = None) -> tuple[str, 
     return title, rows
 
 
-# --- the objective behind a spec -------------------------------------------------------------------
+# --- the objective behind a spec ------------------------------------------------------------------
 _OBJECTIVES: dict[str, Any] = {}
 
 
@@ -190,7 +190,9 @@ def objective_of(spec: dict[str, Any]) -> Any:
 def stationary_points(objective: Any) -> list[tuple[np.ndarray, float, str]]:
     """Known stationary points as ``(params, value, kind)``: the catalogue's, else (formulas)
     those ``engine.analysis`` finds in the bounds; none when neither is available."""
-    points = [(np.asarray(p.params, float), float(p.value), p.kind) for p in objective.stationary_points]
+    points = [
+        (np.asarray(p.params, float), float(p.value), p.kind) for p in objective.stationary_points
+    ]
     if points or objective.n_samples or not objective.bounds:
         return points
     try:
@@ -212,7 +214,7 @@ def _function_title(spec: dict[str, Any]) -> str:
     return f"{function}({detail})" if detail else str(function)
 
 
-# --- labels ------------------------------------------------------------------------------------------
+# --- labels ---------------------------------------------------------------------------------------
 def _describe(spec: dict[str, Any]) -> dict[str, str]:
     """What tells runs on one objective apart, as short texts."""
     optimizer = spec.get("optimizer", "sgd")
@@ -260,7 +262,7 @@ def _labels(curves: Sequence[Curve]) -> list[str]:
     return labels
 
 
-# --- drawing -------------------------------------------------------------------------------------------
+# --- drawing --------------------------------------------------------------------------------------
 def _pyplot() -> Any:
     try:
         import matplotlib
@@ -427,6 +429,8 @@ def _draw_losses(axes: list[Any], objective: Any, row: Row, labels: list[str]) -
     offset = _loss_offset(objective)
     per_epoch = bool(objective.n_samples)
     losses = [_column(curve.document, "loss") - offset for curve in row.curves]
+    # below f* by more than round-off means unbounded below (e.g. x² − y²): symlog, not log
+    round_off = 1e-9 * max(1.0, abs(offset))
     positive = np.concatenate([loss[np.isfinite(loss) & (loss > 0)] for loss in losses])
     # a log scale cannot show 0: exact convergence is drawn a decade below the smallest loss
     floor = float(positive.min()) / 10 if positive.size else 1e-18
@@ -436,7 +440,8 @@ def _draw_losses(axes: list[Any], objective: Any, row: Row, labels: list[str]) -
         steps = _column(curve.document, "step")[keep]
         loss = losses[index][keep]
         with np.errstate(invalid="ignore"):
-            shown = np.where(np.isfinite(loss), np.where(loss < 0, loss, np.maximum(loss, floor)), np.nan)
+            clipped = np.where(loss < -round_off, loss, np.maximum(loss, floor))
+            shown = np.where(np.isfinite(loss), clipped, np.nan)
         axes[0].plot(steps, shown, color=color, lw=max(2.2 - 0.3 * index, 1.0), label=label)
         if per_epoch:
             batch = int(curve.spec.get("batch_size") or objective.n_samples)
@@ -457,7 +462,7 @@ def _draw_losses(axes: list[Any], objective: Any, row: Row, labels: list[str]) -
         axes[1].set_ylabel(quantity)
         axes[1].set_title("loss per epoch", fontsize=9)
     finite = np.concatenate([loss[np.isfinite(loss)] for loss in losses])
-    unbounded_below = bool(finite.size and finite.min() < 0)
+    unbounded_below = bool(finite.size and finite.min() < -round_off)
     for axis in axes:
         if unbounded_below:  # below every known minimum (e.g. x² − y²): log both ways
             axis.set_yscale("symlog", linthresh=max(floor * 10, 1e-12))
@@ -519,7 +524,7 @@ def _compact_png(path: Path) -> None:
     palette.save(path, optimize=True)
 
 
-# --- the command ------------------------------------------------------------------------------------
+# --- the command ----------------------------------------------------------------------------------
 def _command_plot(args: argparse.Namespace) -> int:
     try:
         title, rows = load_rows(args.results, args.spec)

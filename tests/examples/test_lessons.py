@@ -74,7 +74,7 @@ def test_learning_rate_on_a_curved_valley() -> None:
     assert above.stop_reason == "diverged"
 
 
-# --- 2. batch vs stochastic vs mini-batch ----------------------------------------------------------
+# --- 2. batch vs stochastic vs mini-batch ---------------------------------------------------------
 def test_batching_same_epochs_different_numbers_of_updates() -> None:
     runs = figure("02_batching")
     full, mini, single = (by_prefix(runs, p) for p in ("full", "mini", "stochastic"))
@@ -102,7 +102,7 @@ def test_batching_minibatch_faster_than_batch_and_steadier_than_stochastic() -> 
     assert np.sum(np.diff(single.trajectory["loss"]) > 0) > 100  # many uphill steps
 
 
-# --- 3. many parameters ------------------------------------------------------------------------------
+# --- 3. many parameters ---------------------------------------------------------------------------
 def test_four_parameter_linear_regression_converges() -> None:
     runs = figure("03_many_parameters")
     fast_full = by_prefix(runs, "full batch, lr 0.2")
@@ -120,7 +120,7 @@ def test_four_parameter_linear_regression_converges() -> None:
         assert result.final["loss"] < result.trajectory["loss"][0] / 5
 
 
-# --- 4. analytic vs numerical --------------------------------------------------------------------------
+# --- 4. analytic vs numerical ---------------------------------------------------------------------
 def test_analytic_stationary_points_include_where_descent_ends() -> None:
     from engine.analysis import find_stationary_points
 
@@ -133,7 +133,8 @@ def test_analytic_stationary_points_include_where_descent_ends() -> None:
 
     kinds = []
     for result in runs.values():
-        distances = [np.linalg.norm(result.final["params"] - np.asarray(p["params"])) for p in analytic]
+        final = result.final["params"]
+        distances = [np.linalg.norm(final - np.asarray(p["params"])) for p in analytic]
         nearest = analytic[int(np.argmin(distances))]
         assert min(distances) < 1e-8
         assert nearest["classification"] == "minimum"
@@ -142,7 +143,7 @@ def test_analytic_stationary_points_include_where_descent_ends() -> None:
     assert sorted(kinds) == ["global", "local", "local"]
 
 
-# --- 5. local vs global ------------------------------------------------------------------------------
+# --- 5. local vs global ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("index", "expected_kinds"),
     [(0, ["global", "local", "local", "local"]), (1, ["global"] * 4)],
@@ -156,10 +157,12 @@ def test_the_start_decides_which_minimum(index: int, expected_kinds: list[str]) 
     assert len({tuple(np.round(p["params"], 6)) for p in points}) == 4  # four different minima
 
 
-# --- 6. saddle points ----------------------------------------------------------------------------------
+# --- 6. saddle points -----------------------------------------------------------------------------
 def test_saddle_stalls_on_its_attracting_direction_and_a_perturbation_escapes() -> None:
     runs = figure("06_saddle")
-    exact, perturbed, noisy = (by_prefix(runs, p) for p in ("start (0, 2):", "start (1e-6", "start (0, 2), gradient"))
+    exact, perturbed, noisy = (
+        by_prefix(runs, p) for p in ("start (0, 2):", "start (1e-6", "start (0, 2), gradient")
+    )
     assert exact.stop_reason == "grad_tol"  # the gradient vanished ...
     assert exact.nearest_stationary_point["kind"] == "saddle"  # ... but at no minimum
     assert exact.nearest_stationary_point["distance"] < 1e-6
@@ -174,7 +177,7 @@ def test_saddle_stalls_on_its_attracting_direction_and_a_perturbation_escapes() 
     assert noisy.final["params"][0] == pytest.approx(-1.0, abs=1e-2)  # the other minimum
 
 
-# --- 7. momentum -----------------------------------------------------------------------------------------
+# --- 7. momentum ----------------------------------------------------------------------------------
 def test_momentum_carries_over_a_barrier_into_the_lower_minimum() -> None:
     runs = figure("07_momentum", 0)
     plain, heavy = by_prefix(runs, "plain"), by_prefix(runs, "momentum")
@@ -193,7 +196,7 @@ def test_momentum_crosses_a_narrow_valley_many_times_faster() -> None:
     assert plain.steps >= 5 * heavy.steps
 
 
-# --- every example is proven ---------------------------------------------------------------------------
+# --- every example is proven ----------------------------------------------------------------------
 TESTED = {
     "01_learning_rate", "02_batching", "03_many_parameters", "04_analytic_vs_numerical",
     "05_local_vs_global", "06_saddle", "07_momentum",
