@@ -126,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="machine-readable output")
         sub.set_defaults(handler=handler)
 
-    from cli import service_commands
+    from cli import plot, service_commands
 
+    plot.register(commands)
     service_commands.register(commands)
     return parser
 
@@ -138,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `descent run … | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

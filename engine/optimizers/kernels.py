@@ -89,6 +89,12 @@ def sgd_update(params, grads, state, hyper, step, lr):
 def _adam_core(params, grads, state, hyper, step, lr, decoupled):
     t = float(step)
     n_runs, dims = params.shape
+    # The bias corrections cost three pow() calls; runs of a sweep usually share their betas,
+    # so reuse the last run's (the same numbers, computed once).
+    last_beta1 = math.nan
+    last_beta2 = math.nan
+    bias_correction1 = 1.0
+    bias_correction2_sqrt = 1.0
     for r in range(n_runs):
         beta1 = hyper[r, 0]
         beta2 = hyper[r, 1]
@@ -96,10 +102,13 @@ def _adam_core(params, grads, state, hyper, step, lr, decoupled):
         weight_decay = hyper[r, 3]
         amsgrad = hyper[r, 4] != 0.0
         lr_r = lr[r]
-        bias_correction1 = 1.0 - beta1**t
-        bias_correction2 = 1.0 - beta2**t
+        if beta1 != last_beta1:
+            bias_correction1 = 1.0 - beta1**t
+            last_beta1 = beta1
+        if beta2 != last_beta2:
+            bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
+            last_beta2 = beta2
         neg_step_size = -(lr_r / bias_correction1)
-        bias_correction2_sqrt = bias_correction2**0.5
         weight1 = 1.0 - beta1
         weight2 = 1.0 - beta2
         for i in range(dims):
