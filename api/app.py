@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import install_error_handlers, problem
 from api.responses import JSONResponse
-from api.routes import catalog, health, jobs
+from api.routes import catalog, datasets, health, jobs, sweeps
 from worker.app import make_celery
 from worker.settings import Settings, get_settings
 from worker.store import JobStore
@@ -102,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"], allow_headers=["*"], expose_headers=["Location"],
         )
     app.include_router(jobs.router)
+    app.include_router(sweeps.router)
+    app.include_router(datasets.router)
     app.include_router(catalog.router)
     app.include_router(health.router)
     if STATIC_DIR.is_dir():

@@ -47,6 +47,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     submit.add_argument("--timeout", type=float, default=None, help="give up waiting after s")
     submit.set_defaults(handler=command_submit)
 
+    from cli.sweep_command import register as register_sweep
+
+    register_sweep(commands)
+
 
 def _stop_worker(process: subprocess.Popen[bytes]) -> None:
     """Warm shutdown (running jobs finish), then cold (their messages are requeued), then kill."""

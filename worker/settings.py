@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     progress_interval_s: float = Field(
         default=0.25, gt=0, description="Least time between two progress writes of a job."
     )
+    max_sweep_runs: int = Field(
+        default=10_000, ge=1, description="Most runs one sweep may have (422 above, with the count)."
+    )
+    max_dataset_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest dataset upload (413 above); "
+        "max_body_bytes applies too."
+    )
+    max_dataset_rows: int = Field(
+        default=1_000_000, ge=1, description="Most rows (samples) a dataset may have (422 above)."
+    )
     queue_name: str = Field(default="descent", description="Celery queue the jobs go through.")
     workers: int | None = Field(
         default=None, ge=1, description="Worker processes of `descent serve` (default: cores)."

@@ -42,6 +42,7 @@ FINISHED = ("succeeded", "failed", "cancelled")
 STATUSES = ("queued", "running", *FINISHED)
 RUNTIME_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0)
 ANONYMOUS = "-"
+RUNNING_KEY = f"{PREFIX}running"
 GATHER_LIMIT = 20_000  # above this many rows, fetch the whole result and slice it locally
 
 _CLAIM = """
@@ -54,6 +55,7 @@ if status == 'queued' or status == 'running' then
     redis.call('HINCRBY', KEYS[2], 'running', 1)
   end
   redis.call('HSET', KEYS[1], 'worker_pid', ARGV[2], 'alive_at', ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
   local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   return {'run', tostring(attempts)}
 end
@@ -77,7 +79,20 @@ end
 return status
 """
 
-# KEYS: job, result, counts, runtime; ARGV: status, finished_at, summary, error, ttl,
+# The running set (a sorted set: job id -> last sign of life, epoch seconds) lets any worker
+# find jobs whose worker died outright and hand them out again (``rescue_stale``).
+_RESCUE = """
+local alive = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not alive or tonumber(alive) > tonumber(ARGV[2]) then return 0 end
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+"""
+
+# KEYS: job, result, counts, runtime, running; ARGV: status, finished_at, summary, error, ttl,
 # has_result ('1'/'0'), result bytes, layout, run seconds, histogram bucket field
 _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -87,6 +102,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'summary'
            'error', ARGV[4], 'has_result', ARGV[6], 'layout', ARGV[8])
 redis.call('HINCRBY', KEYS[3], status, -1)
 redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+redis.call('ZREM', KEYS[5], ARGV[11])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[5])
@@ -163,6 +179,7 @@ class JobStore:
         self.redis = client
         self.ttl_s = ttl_s
         self._claim = client.register_script(_CLAIM)
+        self._rescue = client.register_script(_RESCUE)
         self._cancel = client.register_script(_CANCEL)
         self._finish = client.register_script(_FINISH)
         self._gather = client.register_script(_GATHER)
@@ -322,7 +339,8 @@ class JobStore:
         """Mark the job running for this process: ('run', attempt number) or ('done', status)
         or ('missing', 0)."""
         action, value = self._claim(
-            keys=[self.job_key(job_id), f"{PREFIX}status_counts"], args=[now_iso(), os.getpid()]
+            keys=[self.job_key(job_id), f"{PREFIX}status_counts", RUNNING_KEY],
+            args=[now_iso(), os.getpid(), time.time(), job_id],
         )
         action = action.decode()
         return action, int(value) if action == "run" else value.decode()
@@ -338,6 +356,7 @@ class JobStore:
             pipe.hset(self.job_key(job_id), mapping={
                 "progress": dumps(progress.__dict__), "alive_at": now_iso()
             })
+            pipe.zadd(RUNNING_KEY, {job_id: time.time()}, xx=True)
         pipe.hget(self.job_key(job_id), "cancel")
         return pipe.execute()[-1] == b"1"
 
@@ -363,11 +382,11 @@ class JobStore:
             self.redis.hset(self.job_key(job_id), "progress", dumps(final_progress.__dict__))
         done = self._finish(
             keys=[self.job_key(job_id), self.result_key(job_id), f"{PREFIX}status_counts",
-                  f"{PREFIX}runtime"],
+                  f"{PREFIX}runtime", RUNNING_KEY],
             args=[status, now_iso(), dumps(summary) if summary is not None else b"",
                   dumps(error) if error is not None else b"", self.ttl_s,
                   "1" if trajectory is not None else "0", data, dumps(layout),
-                  repr(float(run_seconds)), bucket],
+                  repr(float(run_seconds)), bucket, job_id],
         )
         return bool(done)
 
@@ -398,6 +417,19 @@ class JobStore:
         return {name: np.ascontiguousarray(rows[name]) for name in ("step", *fields)}
 
     # --- health and metrics
+    def rescue_stale(self, stale_s: float) -> list[str]:
+        """Running jobs with no sign of life for ``stale_s`` (their whole worker died): each is
+        claimed for a new delivery by exactly one caller, which must enqueue it again."""
+        now = time.time()
+        candidates = self.redis.zrangebyscore(RUNNING_KEY, "-inf", now - stale_s)
+        rescued = []
+        for raw in candidates:
+            job_id = raw.decode()
+            if self._rescue(keys=[self.job_key(job_id), RUNNING_KEY],
+                            args=[job_id, now - stale_s, now]):
+                rescued.append(job_id)
+        return rescued
+
     def ping(self) -> bool:
         return bool(self.redis.ping())
 

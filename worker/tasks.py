@@ -21,6 +21,7 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from engine import Limits, SpecErrors, dumps, loads, resolve_spec, run_group, run_spec
 from worker.app import app
+from worker.datasets import stored_dataset_loader
 from worker.settings import Settings, get_settings
 from worker.store import JobStore, Progress
 
@@ -82,7 +83,8 @@ def execute_job(store: JobStore, job_id: str, settings: Settings) -> dict[str, A
     limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
     monitor = JobMonitor(store, job_id, budget_s, settings.progress_interval_s)
     try:
-        prepared = resolve_spec(spec, limits=limits)
+        prepared = resolve_spec(spec, limits=limits,
+                                load_dataset=stored_dataset_loader(store.redis))
         result = run_group([prepared], monitor)[0]
     except SpecErrors as errors:
         store.finish(job_id, "failed", error={
@@ -150,6 +152,20 @@ def _warm_up(**_: Any) -> None:
 
 
 _beating = threading.Event()
+# A running job writes a sign of life at least every progress interval; one silent this long
+# lost its whole worker (a killed pool *process* is redelivered at once by Celery itself).
+ORPHAN_AFTER_S = 15.0
+
+
+def rescue_orphaned_jobs(store: JobStore) -> list[str]:
+    """Enqueue again the running jobs whose worker died outright (SIGKILL, power loss): Celery
+    would only redeliver them after the broker's visibility timeout, minutes later. run_job is
+    idempotent and counts attempts, so a late duplicate delivery is harmless."""
+    rescued = store.rescue_stale(ORPHAN_AFTER_S)
+    for job_id in rescued:
+        log.warning("job %s lost its worker; running it again", job_id)
+        run_job.apply_async((job_id,))
+    return rescued
 
 
 @worker_ready.connect
@@ -161,6 +177,7 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
         while not _beating.wait(HEARTBEAT_S):
             try:
                 job_store().beat(name)
+                rescue_orphaned_jobs(job_store())
             except Exception:
                 log.warning("heartbeat failed", exc_info=True)
 
@@ -183,3 +200,6 @@ def _stop_heartbeat(**_: Any) -> None:
 @app.task(name="descent.noop")
 def noop() -> None:
     """Does nothing: ``bench.service`` times the raw Celery round trip with it."""
+
+
+import worker.sweeps  # noqa: F401  (registers the sweep chunk task with this app)

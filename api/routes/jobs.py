@@ -19,6 +19,7 @@ from api.schemas import JobDocument, JobList, Problem
 from engine import JobSpec, Limits, dumps, resolve_spec
 from engine.result import TRAJECTORY_FIELDS, shrink_indices
 from worker.app import time_limits
+from worker.datasets import DatasetStore
 from worker.store import FINISHED, STATUSES, IdempotencyConflict, JobNotFound
 
 log = logging.getLogger("descent.api")
@@ -74,7 +75,8 @@ def submit_job(
     """Validate the spec completely (every bad field is reported at once), file the job and
     queue it. Answers 202 with ``Location: /v1/jobs/{id}`` and the job document."""
     limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
-    prepared = resolve_spec(spec, limits=limits)
+    prepared = resolve_spec(spec, limits=limits,
+                            load_dataset=DatasetStore(store.redis, 0).loader(owner))
     idempotency = None
     if idempotency_key:
         body_hash = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()

@@ -11,6 +11,7 @@ const SURFACE_RESOLUTION = 80;
 const RESULT_MAX_POINTS = 2000;
 const RECORD_POINTS_TARGET = 5000;   // record_every is chosen so a run records about this many
 const VALIDATE_DELAY_MS = 400;
+const SSE_STREAMS = 3;               // event streams open at once (see follow)
 const REPLAY_DURATION_MS = 4000;
 const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#008080", "#f032e6", "#9a6324"];
 const KIND_STYLE = {
@@ -816,6 +817,14 @@ function drawMap() {
   };
   if (is3d) {
     layout.scene = { xaxis: { title: { text: names[0] } }, yaxis: { title: { text: names[1] } }, zaxis: { title: { text: "f" } } };
+    if (surface && surface.x && surface.z) {
+      // Keep the view on the surface's box: a diverging path would otherwise shrink it to a dot.
+      const finite = surface.z.flat().filter((v) => v !== null && Number.isFinite(v)).map(zOf);
+      layout.scene.xaxis.range = [surface.x[0], surface.x[surface.x.length - 1]];
+      layout.scene.yaxis.range = [surface.y[0], surface.y[surface.y.length - 1]];
+      layout.scene.zaxis.range = [Math.min(...finite), Math.max(...finite)];
+      layout.scene.zaxis.title.text = zOf(2) === 2 ? "f" : "log₁₀(f − min)";
+    }
   } else {
     layout.xaxis = { title: { text: names[0] } };
     layout.yaxis = { title: { text: names[1] } };
@@ -866,6 +875,7 @@ function renderTable() {
   const body = $("#results-table tbody");
   body.replaceChildren(...runs.map((run) => {
     const r = run.result;
+    const running = !TERMINAL.has(run.status);
     const status = el("span", { class: `status-${run.status}`, text: run.status || "" });
     const statusCell = el("td", { "data-col": "status" }, status);
     if (!TERMINAL.has(run.status) && run.fraction !== undefined) {
@@ -882,8 +892,8 @@ function renderTable() {
       el("td", {}, el("span", { class: "swatch", style: `--swatch:${run.color}` })),
       el("td", { text: run.label }),
       statusCell,
-      el("td", { class: "num", "data-col": "loss", text: r ? fmt(r.final && r.final.loss) : run.loss !== undefined ? `${fmt(run.loss)}…` : "" }),
-      el("td", { class: "num", "data-col": "steps", text: r ? String(r.steps) : run.step !== undefined ? `${run.step}…` : "" }),
+      el("td", { class: "num", "data-col": "loss", text: r ? fmt(r.final && r.final.loss) : running && run.loss !== undefined ? `${fmt(run.loss)}…` : "" }),
+      el("td", { class: "num", "data-col": "steps", text: r ? String(r.steps) : running && run.step !== undefined ? `${run.step}…` : "" }),
       el("td", { "data-col": "stop", text: r ? r.stop_reason : "" }),
       el("td", { class: "num", text: r && r.final ? fmtPoint(r.final.params) : "" }),
       nearestCell);
@@ -992,8 +1002,15 @@ async function runAll() {
   refreshResults();
 }
 
-/* Progress by server-sent events; if the stream breaks before the job ends, poll instead. */
+/* Progress by server-sent events; if the stream breaks before the job ends, poll instead.
+ * A browser keeps at most 6 HTTP/1.1 connections per host and every open event stream holds
+ * one: with 8 streams the Cancel requests would wait forever. So at most SSE_STREAMS jobs are
+ * streamed at a time; the others are polled and take a free stream when one closes. */
 function follow(run) {
+  if (run.sseFailed || openStreams() >= SSE_STREAMS) {
+    poll(run);
+    return;
+  }
   let source;
   try {
     source = new EventSource(`/v1/jobs/${encodeURIComponent(run.jobId)}/events`);
@@ -1016,9 +1033,14 @@ function follow(run) {
     if (run.source !== source) return;
     source.close();
     run.source = null;
-    if (!TERMINAL.has(run.status)) poll(run);
+    if (!TERMINAL.has(run.status)) {
+      run.sseFailed = true;
+      poll(run);
+    }
   });
 }
+
+function openStreams() { return runs.filter((run) => run.source).length; }
 
 function applyJobUpdate(run, data, type) {
   if (!data || typeof data !== "object") return;
@@ -1034,7 +1056,14 @@ function applyJobUpdate(run, data, type) {
 }
 
 async function poll(run) {
+  if (run.polling) return;
+  run.polling = true;
   while (run.jobId && !TERMINAL.has(run.status) && runs.includes(run)) {
+    if (!run.sseFailed && openStreams() < SSE_STREAMS) {
+      run.polling = false;
+      follow(run);
+      return;
+    }
     try {
       applyJobUpdate(run, await api(`/v1/jobs/${encodeURIComponent(run.jobId)}`));
     } catch (err) {
@@ -1045,6 +1074,7 @@ async function poll(run) {
     renderTable();
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
+  run.polling = false;
   if (TERMINAL.has(run.status)) finish(run);
 }
 
@@ -1078,7 +1108,7 @@ async function cancelAll() {
     } catch (err) {
       if (err.status !== 409) run.error = err.message;  // 409: it had just finished
     }
-    if (!run.source) poll(run);
+    if (!run.source) poll(run);  // a no-op when it is polled already
   }));
   refreshRunButtons();
 }

@@ -1,0 +1,255 @@
+"""Sweeps (SPEC.md §9.1): submit, read, list, result, cancel, server-sent events.
+
+The API validates every run (``engine.sweep.prepare_sweep``) before anything is queued, then
+splits the run groups into chunks, one Celery task each, so that every worker process is busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import AppSettings, CeleryClient, Owner, Store
+from api.errors import ApiError
+from api.responses import JSONResponse
+from api.schemas import Problem
+from engine import Limits, dumps
+from engine.sweep import prepare_sweep, split_groups
+from worker.app import time_limits
+from worker.datasets import DatasetStore
+from worker.store import FINISHED
+from worker.sweeps import RUN_SWEEP_CHUNK, SweepNotFound, SweepStore
+
+log = logging.getLogger("descent.api")
+router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
+EVENT_POLL_S = 0.2
+KEEPALIVE_S = 15.0
+MAX_TRAJECTORY_RUNS = 1000
+
+_errors = {404: {"model": Problem, "description": "No such sweep (or not yours)."},
+           401: {"model": Problem, "description": "API key missing or wrong."}}
+
+
+class SweepRequest(BaseModel):
+    """A base job spec, a grid (Cartesian product, keys in order, the last varying fastest)
+    and extra runs. Grid keys: spec fields or ``optimizer.<hyperparameter>``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"base": {"function": "rosenbrock", "optimizer": "adam", "max_steps": 500},
+         "grid": {"learning_rate": [0.001, 0.01, 0.1, 1.0]}},
+        {"base": {"function": "himmelblau", "learning_rate": 0.01, "max_steps": 300},
+         "grid": {"optimizer": ["sgd", "adam"], "optimizer.weight_decay": [0, 0.01]},
+         "overrides": [{"optimizer": "rmsprop", "learning_rate": 0.005}]},
+    ]})
+
+    base: dict[str, Any] = Field(description="The job spec every run starts from.")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="field -> values.")
+    overrides: list[dict[str, Any]] = Field(default_factory=list,
+                                            description="Extra runs, each {field: value}.")
+
+
+class SweepProgress(BaseModel):
+    runs_done: int
+    runs_total: int
+    fraction: float
+
+
+class SweepDocument(BaseModel):
+    """A sweep: status, progress, the summary when finished (best run, stop reasons)."""
+
+    id: str
+    status: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    progress: SweepProgress
+    summary: dict[str, Any] | None
+    error: dict[str, Any] | None
+    tasks: int
+    cancel_requested: bool
+    sweep: dict[str, Any] | None = None
+
+
+class SweepList(BaseModel):
+    sweeps: list[SweepDocument]
+
+
+def _sweeps(store: Any, settings: Any) -> SweepStore:
+    return SweepStore(store.redis, settings.job_ttl_s)
+
+
+def _get(sweeps: SweepStore, sweep_id: str, owner: str, **kwargs: Any) -> dict[str, Any]:
+    try:
+        return sweeps.get(sweep_id, owner, **kwargs)
+    except SweepNotFound:
+        raise ApiError(404, f"no sweep {sweep_id}") from None
+
+
+@router.post(
+    "", status_code=202, response_model=None,
+    responses={202: {"model": SweepDocument, "description": "Queued; Location names the sweep."},
+               422: {"model": Problem, "description": "A bad run (named grid.<key>[i], "
+                     "runs[i].<field> or base.<field>) or too many runs (the count is given)."},
+               413: {"model": Problem, "description": "Body over the size limit."},
+               503: {"model": Problem, "description": "Redis or the broker is unreachable."},
+               **_errors},
+    summary="Submit a sweep",
+)
+def submit_sweep(request_body: Annotated[SweepRequest, Body()], store: Store,
+                 celery: CeleryClient, settings: AppSettings, owner: Owner) -> Response:
+    """Validate every run, file the sweep and queue its chunks (202 + ``Location``)."""
+    body = request_body.model_dump()
+    limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
+    prepared = prepare_sweep(body, limits=limits, max_runs=settings.max_sweep_runs,
+                             load_dataset=DatasetStore(store.redis, 0).loader(owner))
+    chunks = split_groups(prepared.groups, pieces=settings.worker_count)
+    sweeps = _sweeps(store, settings)
+    sweep_id = sweeps.create(body, owner=owner, runs_total=prepared.runs_total,
+                             tasks_total=len(chunks), time_limit_s=settings.job_time_limit_s)
+    soft, hard = time_limits(settings.job_time_limit_s)
+    try:
+        for number, chunk in enumerate(chunks):
+            indices = [prepared.indices[k] for k in chunk]
+            celery.send_task(RUN_SWEEP_CHUNK, args=[sweep_id, number, indices],
+                             task_id=f"{sweep_id}-{number}", queue=settings.queue_name,
+                             soft_time_limit=soft, time_limit=hard)
+    except Exception:
+        sweeps.cancel(sweep_id)
+        raise
+    return JSONResponse(sweeps.get(sweep_id), status_code=202,
+                        headers={"Location": f"/v1/sweeps/{sweep_id}"})
+
+
+@router.get("", response_model=None, responses={200: {"model": SweepList}, **_errors},
+            summary="List sweeps, newest first")
+def list_sweeps(store: Store, settings: AppSettings, owner: Owner,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
+    return JSONResponse({"sweeps": _sweeps(store, settings).list(owner, limit)})
+
+
+@router.get("/{sweep_id}", response_model=None,
+            responses={200: {"model": SweepDocument}, **_errors}, summary="Read a sweep")
+def get_sweep(sweep_id: str, store: Store, settings: AppSettings, owner: Owner) -> Response:
+    return JSONResponse(_get(_sweeps(store, settings), sweep_id, owner, with_body=True))
+
+
+@router.get(
+    "/{sweep_id}/result", response_model=None,
+    responses={200: {"description": "Every run (index, overrides, stop_reason, steps, final, "
+                     "nearest_stationary_point, steps_to_target) and `table`: run indices, "
+                     "best final loss first, diverged after, never-run last.",
+                     "content": {"application/json": {"example": {
+                         "runs": [{"index": 0, "overrides": {"learning_rate": 0.01},
+                                   "stop_reason": "max_steps", "steps": 500, "epochs": None,
+                                   "final": {"params": [0.9, 0.8], "loss": 0.01,
+                                             "grad_norm": 0.2},
+                                   "nearest_stationary_point": None,
+                                   "steps_to_target": None}],
+                         "table": [0], "summary": {"runs": 1}}}}},
+               409: {"model": Problem, "description": "Still queued or running."},
+               422: {"model": Problem, "description": "Bad runs or max_points."}, **_errors},
+    summary="The result of a finished sweep",
+)
+def get_sweep_result(
+    sweep_id: str, store: Store, settings: AppSettings, owner: Owner,
+    runs: Annotated[str | None, Query(description="Add these runs' trajectories: indices, "
+                                      "comma-separated.", examples=["0,5,7"])] = None,
+    max_points: Annotated[int | None, Query(ge=2, description="At most this many points per "
+                                            "trajectory; first and last kept.")] = None,
+) -> Response:
+    if max_points is not None and max_points > settings.max_result_points:
+        raise ApiError(422, [{"loc": ["query", "max_points"], "type": "value_error",
+                              "msg": f"{max_points} is over this server's limit of "
+                              f"{settings.max_result_points}"}])
+    sweeps = _sweeps(store, settings)
+    sweep = _get(sweeps, sweep_id, owner)
+    wanted: list[int] = []
+    if runs:
+        total = sweep["progress"]["runs_total"]
+        parts = [part.strip() for part in runs.split(",") if part.strip()]
+        if not all(part.isdigit() and int(part) < total for part in parts) or \
+                len(parts) > MAX_TRAJECTORY_RUNS:
+            raise ApiError(422, [{"loc": ["query", "runs"], "type": "value_error",
+                                  "msg": f"'{runs[:100]}': give at most {MAX_TRAJECTORY_RUNS} "
+                                  f"run indices from 0 to {total - 1}, comma-separated"}])
+        wanted = list(dict.fromkeys(int(part) for part in parts))
+    if sweep["status"] not in FINISHED:
+        raise ApiError(409, f"sweep {sweep_id} is {sweep['status']}; the result is ready when "
+                       "it finishes")
+    try:
+        document = sweeps.result(sweep_id, owner, trajectories=wanted, max_points=max_points)
+    except SweepNotFound:
+        raise ApiError(404, f"no sweep {sweep_id}") from None
+    return Response(dumps(document), media_type="application/json")
+
+
+@router.delete(
+    "/{sweep_id}", response_model=None,
+    responses={200: {"model": SweepDocument, "description": "A queued sweep, now cancelled."},
+               202: {"model": SweepDocument, "description": "Running: its chunks stop within "
+                     "a second; finished runs and partial trajectories are kept."},
+               409: {"model": Problem, "description": "Already finished."}, **_errors},
+    summary="Cancel a sweep",
+)
+def cancel_sweep(sweep_id: str, store: Store, settings: AppSettings, owner: Owner) -> Response:
+    sweeps = _sweeps(store, settings)
+    try:
+        outcome = sweeps.cancel(sweep_id, owner)
+    except SweepNotFound:
+        raise ApiError(404, f"no sweep {sweep_id}") from None
+    if outcome in FINISHED:
+        raise ApiError(409, f"sweep {sweep_id} is already {outcome}; nothing to cancel")
+    return JSONResponse(sweeps.get(sweep_id, owner),
+                        status_code=200 if outcome == "cancelled_now" else 202)
+
+
+@router.get(
+    "/{sweep_id}/events",
+    responses={200: {"content": {"text/event-stream": {"example":
+        "event: status\ndata: {\"id\": \"…\", \"status\": \"running\", …}\n\n"
+        "event: progress\ndata: {\"runs_done\": 500, \"runs_total\": 1000, "
+        "\"fraction\": 0.5}\n\n"}},
+        "description": "`status` and `progress` events until the sweep ends."}, **_errors},
+    summary="Follow a sweep (server-sent events)",
+)
+async def sweep_events(sweep_id: str, request: Request, store: Store, settings: AppSettings,
+                       owner: Owner) -> Response:
+    sweeps = _sweeps(store, settings)
+    first = await anyio.to_thread.run_sync(_get, sweeps, sweep_id, owner)
+
+    async def stream() -> AsyncIterator[bytes]:
+        sweep: dict[str, Any] | None = first
+        last_status, last_progress = None, None
+        quiet = 0.0
+        while True:
+            if sweep is None:
+                try:
+                    sweep = await anyio.to_thread.run_sync(sweeps.get, sweep_id, owner)
+                except SweepNotFound:
+                    return
+            if sweep["progress"] != last_progress and sweep["status"] != "queued":
+                last_progress = sweep["progress"]
+                yield b"event: progress\ndata: " + dumps(last_progress) + b"\n\n"
+                quiet = 0.0
+            if sweep["status"] != last_status:
+                last_status = sweep["status"]
+                yield b"event: status\ndata: " + dumps(sweep) + b"\n\n"
+                quiet = 0.0
+            if last_status in FINISHED or await request.is_disconnected():
+                return
+            await asyncio.sleep(EVENT_POLL_S)
+            quiet += EVENT_POLL_S
+            if quiet >= KEEPALIVE_S:
+                quiet = 0.0
+                yield b": keep-alive\n\n"
+            sweep = None
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,133 @@
+"""Sweeps over HTTP against the real Redis and Celery worker: product order, overrides, the cap,
+results equal to single jobs, trajectories on request, cancel, events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+import engine
+from api.app import create_app
+from tests.conftest import wait_for, wait_job
+from worker.settings import Settings
+
+BASE = {"function": "rosenbrock", "optimizer": "adam", "max_steps": 300}
+
+
+@pytest.fixture(scope="module")
+def client(redis_url: str, worker: Any) -> Iterator[TestClient]:
+    settings = Settings(redis_url=redis_url, max_sweep_runs=500, workers=2)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def wait_sweep(client: TestClient, sweep_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        sweep = client.get(f"/v1/sweeps/{sweep_id}").json()
+        return sweep if sweep["status"] in ("succeeded", "failed", "cancelled") else None
+
+    return wait_for(finished, timeout=timeout, interval=0.05, message=f"sweep {sweep_id}")
+
+
+def test_a_sweep_runs_the_grid_product_in_order_then_the_overrides(client: TestClient) -> None:
+    body = {"base": BASE, "grid": {"learning_rate": [0.001, 0.01, 0.1], "seed": [0, 1]},
+            "overrides": [{"optimizer": "sgd", "learning_rate": 0.0005}]}
+    response = client.post("/v1/sweeps", json=body)
+    assert response.status_code == 202, response.text
+    sweep = response.json()
+    assert response.headers["location"] == f"/v1/sweeps/{sweep['id']}"
+    assert sweep["progress"]["runs_total"] == 7
+    done = wait_sweep(client, sweep["id"])
+    assert done["status"] == "succeeded" and done["progress"]["runs_done"] == 7
+    assert done["summary"]["runs"] == 7 and done["summary"]["best"]["index"] in (4, 5)
+    result = client.get(f"/v1/sweeps/{sweep['id']}/result").json()
+    assert [run["overrides"] for run in result["runs"]] == [
+        {"learning_rate": lr, "seed": seed} for lr in (0.001, 0.01, 0.1) for seed in (0, 1)
+    ] + [{"optimizer": "sgd", "learning_rate": 0.0005}]
+    losses = [run["final"]["loss"] for run in result["runs"]]
+    assert result["table"] == sorted(range(7), key=lambda i: losses[i])
+    assert "trajectory" not in result["runs"][0]
+
+
+def test_runs_equal_the_same_specs_submitted_as_jobs_with_trajectories_on_request(
+        client: TestClient) -> None:
+    body = {"base": BASE, "grid": {"learning_rate": [0.002, 0.02, 0.2, 0.05]}}
+    sweep_id = client.post("/v1/sweeps", json=body).json()["id"]
+    wait_sweep(client, sweep_id)
+    result = client.get(f"/v1/sweeps/{sweep_id}/result",
+                        params={"runs": "0,2", "max_points": 11}).json()
+    assert "trajectory" in result["runs"][0] and "trajectory" not in result["runs"][1]
+    for index in (0, 2):
+        spec = {**BASE, "learning_rate": body["grid"]["learning_rate"][index]}
+        job_id = client.post("/v1/jobs", json=spec).json()["id"]
+        wait_job(client, job_id)
+        job = client.get(f"/v1/jobs/{job_id}/result", params={"max_points": 11}).json()
+        run = result["runs"][index]
+        np.testing.assert_allclose(run["final"]["params"], job["final"]["params"], rtol=1e-12)
+        assert run["final"]["loss"] == pytest.approx(job["final"]["loss"], rel=1e-12)
+        assert run["trajectory"]["step"] == job["trajectory"]["step"]
+        np.testing.assert_allclose(run["trajectory"]["loss"], job["trajectory"]["loss"],
+                                   rtol=1e-12)
+
+
+@pytest.mark.parametrize(("body", "status", "text"), [
+    ({"base": BASE, "grid": {"learning_rate": [0.1] * 30, "seed": list(range(20))}}, 422,
+     "600 runs, over this server's cap of 500"),
+    ({"base": BASE, "grid": {"learning_rate": [0.1, -2]}}, 422, "learning_rate[1]"),
+    ({"base": {**BASE, "max_steps": 10**12}, "grid": {"seed": [1]}}, 422, "max_steps"),
+    ({"base": BASE, "grid": {"learning_rate": 0.1}}, 422, "grid"),
+])
+def test_a_bad_sweep_is_refused_before_anything_is_queued(client: TestClient, body: dict,
+                                                           status: int, text: str) -> None:
+    response = client.post("/v1/sweeps", json=body)
+    assert response.status_code == status and text in response.text, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_result_is_409_while_running_and_cancel_keeps_partial_results(client: TestClient) -> None:
+    body = {"base": {"function": "rosenbrock", "function_params": {"dims": 20},
+                     "max_steps": 10_000_000, "record_every": 10_000},
+            "grid": {"learning_rate": [1e-4, 2e-4]}}
+    sweep_id = client.post("/v1/sweeps", json=body).json()["id"]
+    wait_for(lambda: client.get(f"/v1/sweeps/{sweep_id}").json()["status"] == "running",
+             message="the sweep to start")
+    assert client.get(f"/v1/sweeps/{sweep_id}/result").status_code == 409
+    cancelled = client.delete(f"/v1/sweeps/{sweep_id}")
+    assert cancelled.status_code == 202 and cancelled.json()["cancel_requested"]
+    done = wait_sweep(client, sweep_id, timeout=10)
+    assert done["status"] == "cancelled"
+    result = client.get(f"/v1/sweeps/{sweep_id}/result", params={"runs": "1"}).json()
+    assert {run["stop_reason"] for run in result["runs"]} == {"cancelled"}
+    assert result["runs"][1]["steps"] > 0 and len(result["runs"][1]["trajectory"]["step"]) >= 2
+    assert client.delete(f"/v1/sweeps/{sweep_id}").status_code == 409
+
+
+def test_events_stream_progress_and_the_final_status(client: TestClient) -> None:
+    sweep_id = client.post("/v1/sweeps", json={"base": BASE, "grid": {"seed": [0, 1]}}).json()["id"]
+    with client.stream("GET", f"/v1/sweeps/{sweep_id}/events") as stream:
+        text = "".join(stream.iter_text())
+    assert "event: status" in text and '"status":"succeeded"' in text.replace(" ", "")
+
+
+def test_unknown_sweeps_and_bad_queries(client: TestClient) -> None:
+    for path in ("/v1/sweeps/nope", "/v1/sweeps/nope/result", "/v1/sweeps/nope/events"):
+        assert client.get(path).status_code == 404
+    assert client.delete("/v1/sweeps/nope").status_code == 404
+    sweep_id = client.post("/v1/sweeps", json={"base": BASE}).json()["id"]
+    wait_sweep(client, sweep_id)
+    for query in ({"runs": "0,9"}, {"runs": "x"}, {"max_points": 1}, {"max_points": 10**9}):
+        assert client.get(f"/v1/sweeps/{sweep_id}/result", params=query).status_code == 422
+
+
+def test_engine_result_matches_the_local_sweep(client: TestClient) -> None:
+    body = {"base": BASE, "grid": {"optimizer": ["adam", "rmsprop"], "learning_rate": [0.01, 0.1]}}
+    sweep_id = client.post("/v1/sweeps", json=body).json()["id"]
+    wait_sweep(client, sweep_id)
+    served = client.get(f"/v1/sweeps/{sweep_id}/result").json()
+    local = engine.loads(engine.dumps(engine.sweep.run_sweep_locally(body)))
+    assert served["table"] == local["table"]
+    assert [run["final"] for run in served["runs"]] == [run["final"] for run in local["runs"]]
