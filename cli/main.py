@@ -17,7 +17,7 @@ from typing import Any
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC = 0, 1, 2
 
 
-def _read_json(path: str) -> Any:
+def read_json(path: str) -> Any:
     try:
         return json.loads(Path(path).read_text() if path != "-" else sys.stdin.read())
     except FileNotFoundError:
@@ -38,7 +38,7 @@ def _command_run(args: argparse.Namespace) -> int:
     from cli.progress import ProgressBar
     from engine import SpecErrors, dumps, run_spec
 
-    body = _read_json(args.spec)
+    body = read_json(args.spec)
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         result = run_spec(body, bar.update)

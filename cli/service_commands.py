@@ -18,7 +18,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC = 0, 1, 2
+from cli.main import EXIT_BAD_SPEC, EXIT_FAILED, EXIT_OK, read_json
+
 WORKER_STOP_S = 10.0
 
 
@@ -126,16 +127,6 @@ def command_worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_spec(path: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text() if path != "-" else sys.stdin.read())
-    except FileNotFoundError:
-        raise SystemExit(f"descent: no such file: {path}") from None
-    except json.JSONDecodeError as error:
-        print(f"descent: {path} is not valid JSON: {error}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_SPEC) from None
-
-
 def _problem_text(response: Any) -> str:
     try:
         detail = response.json().get("detail")
@@ -153,7 +144,7 @@ def command_submit(args: argparse.Namespace) -> int:
     from cli.main import format_summary
     from cli.progress import ProgressBar
 
-    spec = _read_spec(args.spec)
+    spec = read_json(args.spec)
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     with httpx.Client(base_url=args.url.rstrip("/"), headers=headers, timeout=60) as client:
         response = client.post("/v1/jobs", json=spec)

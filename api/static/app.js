@@ -1088,8 +1088,9 @@ async function finish(run) {
         run.result = await api(`/v1/jobs/${encodeURIComponent(run.jobId)}/result?max_points=${RESULT_MAX_POINTS}`);
         break;
       } catch (err) {
-        // 409: the events can run a moment ahead of the stored result.
-        if (err.status !== 409) { if (run.status !== "cancelled") run.error = err.message; break; }
+        // 409 on a finished job: the events can run a moment ahead of the stored result.
+        // A job cancelled before it ran has no result at all (409 too): nothing to wait for.
+        if (err.status !== 409 || run.status === "cancelled") { if (run.status !== "cancelled") run.error = err.message; break; }
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }

@@ -50,6 +50,26 @@ def _maximum(a: float, b: float) -> float:
     return max(a, b)
 
 
+@njit(cache=True, inline="always")
+def _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled, lr_r, weight1,
+                       beta2, weight2):
+    """The Adam family's common first half, in torch's order: weight decay (coupled: g += wd·p;
+    decoupled: p *= 1 − lr·wd), then m = lerp(m, g, 1 − β1) and v = β2·v + (1 − β2)·g², stored
+    in state slots 0 and 1. Returns (g, p, m, v)."""
+    g = grads[r, i]
+    p = params[r, i]
+    if weight_decay != 0.0:
+        if decoupled:
+            p = p * (1.0 - lr_r * weight_decay)
+        else:
+            g = g + weight_decay * p
+    m = _lerp(state[0, r, i], g, weight1)
+    v = state[1, r, i] * beta2 + weight2 * g * g
+    state[0, r, i] = m
+    state[1, r, i] = v
+    return g, p, m, v
+
+
 @njit(OPTIMIZER_SIGNATURE, cache=True)
 def sgd_update(params, grads, state, hyper, step, lr):
     """SGD (torch.optim.SGD). hyper: momentum, dampening, nesterov, weight_decay.
@@ -112,17 +132,8 @@ def _adam_core(params, grads, state, hyper, step, lr, decoupled):
         weight1 = 1.0 - beta1
         weight2 = 1.0 - beta2
         for i in range(dims):
-            g = grads[r, i]
-            p = params[r, i]
-            if weight_decay != 0.0:
-                if decoupled:
-                    p = p * (1.0 - lr_r * weight_decay)
-                else:
-                    g = g + weight_decay * p
-            m = _lerp(state[0, r, i], g, weight1)
-            v = state[1, r, i] * beta2 + weight2 * g * g
-            state[0, r, i] = m
-            state[1, r, i] = v
+            g, p, m, v = _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled,
+                                            lr_r, weight1, beta2, weight2)
             if amsgrad:
                 v = _maximum(state[2, r, i], v)
                 state[2, r, i] = v
@@ -301,17 +312,8 @@ def nadam_update(params, grads, state, hyper, step, lr):
         weight1 = 1.0 - beta1
         weight2 = 1.0 - beta2
         for i in range(dims):
-            g = grads[r, i]
-            p = params[r, i]
-            if weight_decay != 0.0:
-                if decoupled:
-                    p = p * (1.0 - lr_r * weight_decay)
-                else:
-                    g = g + weight_decay * p
-            m = _lerp(state[0, r, i], g, weight1)
-            v = state[1, r, i] * beta2 + weight2 * g * g
-            state[0, r, i] = m
-            state[1, r, i] = v
+            g, p, m, v = _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled,
+                                            lr_r, weight1, beta2, weight2)
             state[2, r, i] = mu_product
             denom = math.sqrt(v / bias_correction2) + eps
             p = p + grad_coefficient * g / denom
@@ -351,17 +353,8 @@ def radam_update(params, grads, state, hyper, step, lr):
         weight1 = 1.0 - beta1
         weight2 = 1.0 - beta2
         for i in range(dims):
-            g = grads[r, i]
-            p = params[r, i]
-            if weight_decay != 0.0:
-                if decoupled:
-                    p = p * (1.0 - lr_r * weight_decay)
-                else:
-                    g = g + weight_decay * p
-            m = _lerp(state[0, r, i], g, weight1)
-            v = state[1, r, i] * beta2 + weight2 * g * g
-            state[0, r, i] = m
-            state[1, r, i] = v
+            g, p, m, v = _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled,
+                                            lr_r, weight1, beta2, weight2)
             update = m / bias_correction1 * lr_r
             if rectified:
                 adaptive_lr = (1.0 / (math.sqrt(v) + eps)) * bias_correction2_sqrt

@@ -230,6 +230,8 @@ def test_cancel_stops_a_long_comparison(browser: Any, api_url: str) -> None:
     page.wait_for_function(
         "window.descentPage.runs.length === 8 && window.descentPage.runs.every(r => r.jobId)",
         timeout=WAIT_MS)
+    page.wait_for_function("window.descentPage.runs.some(r => r.status === 'running')",
+                           timeout=WAIT_MS)
     assert page.is_enabled("#cancel-button")
     page.click("#cancel-button")
     page.wait_for_function(ALL_FINISHED, timeout=WAIT_MS)
@@ -238,7 +240,8 @@ def test_cancel_stops_a_long_comparison(browser: Any, api_url: str) -> None:
     # The jobs that had started keep their partial trajectory (stop_reason "cancelled").
     stops = page.eval_on_selector_all("#results-table [data-col=stop]",
                                       "cells => cells.map(c => c.textContent)")
-    assert all(stop in ("cancelled", "") for stop in stops)
+    assert all(stop in ("cancelled", "") for stop in stops) and "cancelled" in stops
+    assert any(run["hasResult"] for run in runs)
     assert page.is_enabled("#run-button") and not page.is_enabled("#cancel-button")
     assert "cancelled" in page.inner_text("#results-table")
     screenshot(page, "desktop-cancelled")
