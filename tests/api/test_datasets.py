@@ -38,8 +38,8 @@ def test_csv_upload_answers_201_with_shape_columns_and_expiry(client: TestClient
     dataset = response.json()
     assert response.headers["location"] == f"/v1/datasets/{dataset['id']}"
     assert (dataset["n_samples"], dataset["n_features"], dataset["columns"]) == (3, 2, ["a", "b"])
-    lifetime = (datetime.fromisoformat(dataset["expires_at"].replace("Z", "+00:00"))
-                - datetime.fromisoformat(dataset["created_at"].replace("Z", "+00:00")))
+    lifetime = (datetime.fromisoformat(dataset["expires_at"])
+                - datetime.fromisoformat(dataset["created_at"]))
     assert abs(lifetime.total_seconds() - 3600) < 2
     assert client.get(f"/v1/datasets/{dataset['id']}").json() == dataset
     chosen = upload_csv(client, CSV, target="a").json()
