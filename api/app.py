@@ -40,19 +40,21 @@ class _TooLarge(Exception):
 
 class BodySizeLimit:
     """413 for bodies over the limit: by ``Content-Length`` before reading, and by counting
-    for bodies sent without one."""
+    for bodies sent without one. Dataset uploads have their own, larger limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, max_dataset_bytes: int) -> None:
+        self.app, self.max_bytes, self.max_dataset_bytes = app, max_bytes, max_dataset_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = (f"the request body is over this server's limit of {self.max_bytes} bytes "
-                   "(DESCENT_MAX_BODY_BYTES)")
+        upload = scope.get("path", "").rstrip("/") == "/v1/datasets"
+        limit, setting = ((self.max_dataset_bytes, "DESCENT_MAX_DATASET_BYTES") if upload
+                          else (self.max_bytes, "DESCENT_MAX_BODY_BYTES"))
+        message = f"the request body is over this server's limit of {limit} bytes ({setting})"
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await problem(413, message)(scope, receive, send)
                 return
         received = 0
@@ -63,7 +65,7 @@ class BodySizeLimit:
             incoming = await receive()
             if incoming["type"] == "http.request":
                 received += len(incoming.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge
             return incoming
 
@@ -95,7 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = JobStore.from_url(settings.redis_url, settings.job_ttl_s, retries=0)
     app.state.celery = make_celery(settings)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       max_dataset_bytes=settings.max_dataset_bytes)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origin_list,

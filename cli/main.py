@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,7 +79,7 @@ def format_summary(summary: dict[str, Any], spec: dict[str, Any]) -> str:
 
 
 def _number(value: Any) -> str:
-    return "null" if value is None or value != value else f"{float(value):.6g}"
+    return "null" if value is None or math.isnan(value) else f"{float(value):.6g}"
 
 
 def _command_functions(args: argparse.Namespace) -> int:

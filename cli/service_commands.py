@@ -8,7 +8,6 @@ everything it started, Redis last (it flushes its append-only file on the way ou
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess

@@ -42,6 +42,9 @@ class Limits:
     max_record_points: int = 2_000_000
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass
 class PreparedRun:
     """One run, ready for ``engine.run``: the resolved spec and the objects it names."""
@@ -202,7 +205,7 @@ def _independent_errors(body: Any, shape_errors: SpecErrors) -> list[SpecError]:
 def resolve_spec(
     body: dict[str, Any] | JobSpec,
     *,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     load_dataset: DatasetLoader | None = None,
 ) -> PreparedRun:
     """Validate a spec completely and fill every default; raise ``SpecErrors`` listing all

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.build import DatasetLoader, Limits, PreparedRun, resolve_spec
+from engine.build import DEFAULT_LIMITS, DatasetLoader, Limits, PreparedRun, resolve_spec
 from engine.loop import (
     ACTIVE,
     ACTIVE_RUNS,
@@ -82,7 +82,7 @@ def run_spec(
     body: dict[str, Any] | JobSpec,
     callback: Callback | None = None,
     *,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     load_dataset: DatasetLoader | None = None,
 ) -> RunResult:
     """Validate, resolve and run one spec locally."""

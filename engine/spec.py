@@ -7,7 +7,7 @@ registry or the schedules (does the function exist, are its params right, ...) i
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -64,7 +64,7 @@ class GeneratedData(StrictModel):
     )
 
 
-DataSpec = Union[InlineData, StoredData, GeneratedData]
+DataSpec = InlineData | StoredData | GeneratedData
 
 
 class JobSpec(StrictModel):

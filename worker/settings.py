@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     )
     max_dataset_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1024, description="Largest dataset upload (413 above); "
-        "max_body_bytes applies too."
+        "uploads to /v1/datasets are held to this instead of max_body_bytes."
     )
     max_dataset_rows: int = Field(
         default=1_000_000, ge=1, description="Most rows (samples) a dataset may have (422 above)."

@@ -132,7 +132,7 @@ def _adam_core(params, grads, state, hyper, step, lr, decoupled):
         weight1 = 1.0 - beta1
         weight2 = 1.0 - beta2
         for i in range(dims):
-            g, p, m, v = _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled,
+            _, p, m, v = _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled,
                                             lr_r, weight1, beta2, weight2)
             if amsgrad:
                 v = _maximum(state[2, r, i], v)
@@ -353,7 +353,7 @@ def radam_update(params, grads, state, hyper, step, lr):
         weight1 = 1.0 - beta1
         weight2 = 1.0 - beta2
         for i in range(dims):
-            g, p, m, v = _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled,
+            _, p, m, v = _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled,
                                             lr_r, weight1, beta2, weight2)
             update = m / bias_correction1 * lr_r
             if rectified:

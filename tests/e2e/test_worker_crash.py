@@ -25,10 +25,8 @@ def start_worker_group(redis_url: str) -> subprocess.Popen[bytes]:
 
 def test_a_job_whose_whole_worker_dies_is_rescued_in_seconds(tmp_path: Any) -> None:
     from worker.embedded import EmbeddedRedis, free_port
-    from worker.store import JobStore
 
     redis_server = EmbeddedRedis(tmp_path / "redis").start()
-    store = JobStore.from_url(redis_server.url)
     port = free_port()
     doomed = start_worker_group(redis_server.url)
     api = start_api(redis_server.url, port)
