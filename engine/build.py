@@ -8,8 +8,10 @@ out: submitting it again gives the same result, bit for bit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -104,17 +106,30 @@ def _check(errors: list[SpecError], action: Callable[[], Any]) -> Any:
     return None
 
 
+@lru_cache(maxsize=256)
+def _analytic_objective(function_json: str, params_json: str) -> Objective:
+    """Catalogue and formula objectives depend only on their definition: build each once per
+    process (a sweep of 1,000 runs of one function builds it once, and its runs share the one
+    object, which ``group_key`` needs)."""
+    function = json.loads(function_json)
+    if isinstance(function, dict):
+        return build_expression_objective(
+            function["expression"], function["variables"], function.get("bounds")
+        )
+    return build_catalogue_objective(function, json.loads(params_json))
+
+
 def _build_objective(spec: JobSpec, load_dataset: DatasetLoader | None) -> Objective:
     function = spec.function
     if isinstance(function, ExpressionFunction):
         if spec.function_params:
             raise SpecError("function_params", "a formula takes no function_params")
-        bounds = [list(b) for b in function.bounds] if function.bounds else None
-        return build_expression_objective(function.expression, function.variables, bounds)
+        definition = function.model_dump(mode="json", exclude_none=True)
+        return _analytic_objective(json.dumps(definition, sort_keys=True), "{}")
     if function in DATASET_MODELS:
         X, y = _load_data(spec, load_dataset)
         return build_dataset_objective(function, spec.function_params, X, y)
-    return build_catalogue_objective(function, spec.function_params)
+    return _analytic_objective(json.dumps(function), json.dumps(spec.function_params, sort_keys=True))
 
 
 def _load_data(spec: JobSpec, load_dataset: DatasetLoader | None) -> tuple[np.ndarray, np.ndarray]:
