@@ -177,9 +177,9 @@ class _GroupLoop:
         self.epoch_loss = np.full((epochs, R), np.nan)
         self.counters = np.zeros(5, dtype=np.int64)
         self.counters[ACTIVE_RUNS] = R
-        grad_tol = [run.spec["grad_tol"] for run in runs]
-        self.grad_tol = -1.0 if grad_tol[0] is None else float(grad_tol[0])
-        target = first.spec["target_loss"]
+        grad_tol = spec["grad_tol"]  # shared by the group (group_key)
+        self.grad_tol = -1.0 if grad_tol is None else float(grad_tol)
+        target = spec["target_loss"]
         self.target_loss = np.nan if target is None else float(target)
 
     def _noise(self, steps: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from numba import njit, types
 
+from engine.bounds import interval_text, outside
 from engine.errors import SpecError
 
 _REQUIRED = object()
@@ -157,21 +158,9 @@ SCHEDULES: dict[str, ScheduleDef] = {
 # --------------------------------------------------------------------------- validation
 
 
-def _range_text(param: ScheduleParam) -> str:
-    low = "-inf" if param.minimum is None else repr(param.minimum)
-    high = "inf" if param.maximum is None else repr(param.maximum)
-    left = "(" if param.minimum is None or param.exclusive_minimum else "["
-    right = ")" if param.maximum is None or param.exclusive_maximum else "]"
-    return f"{left}{low}, {high}{right}"
-
-
 def _check_range(field: str, param: ScheduleParam, number: float, shown: Any) -> None:
-    too_low = param.minimum is not None and (
-        number < param.minimum or (param.exclusive_minimum and number == param.minimum))
-    too_high = param.maximum is not None and (
-        number > param.maximum or (param.exclusive_maximum and number == param.maximum))
-    if too_low or too_high:
-        raise SpecError(field, f"{param.name} must be in {_range_text(param)}, got {shown!r}")
+    if outside(param, number):
+        raise SpecError(field, f"{param.name} must be in {interval_text(param)}, got {shown!r}")
 
 
 def _as_int(field: str, name: str, value: Any) -> int:
@@ -285,7 +274,7 @@ def describe_schedules() -> list[dict[str, Any]]:
                 entry["maximum"] = param.maximum
                 entry["exclusive_minimum"] = param.exclusive_minimum
                 entry["exclusive_maximum"] = param.exclusive_maximum
-                entry["range"] = _range_text(param)
+                entry["range"] = interval_text(param)
             params.append(entry)
         described.append({"name": defn.name, "description": defn.description, "params": params})
     return described

@@ -46,11 +46,13 @@ def service_env(redis_url: str, **extra: str) -> dict[str, str]:
     return environment
 
 
-def start_worker(redis_url: str, concurrency: int = 2, **extra: str) -> subprocess.Popen[bytes]:
+def start_worker(redis_url: str, concurrency: int = 2, *, own_process_group: bool = False,
+                 **extra: str) -> subprocess.Popen[bytes]:
+    """A real Celery worker; ``own_process_group`` lets a test kill it and its pool at once."""
     return subprocess.Popen(
         [sys.executable, "-m", "cli", "worker", "--concurrency", str(concurrency),
          "--loglevel", "warning"],
-        cwd=ROOT, env=service_env(redis_url, **extra),
+        cwd=ROOT, env=service_env(redis_url, **extra), start_new_session=own_process_group,
     )
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from api.deps import AppSettings, CeleryClient, Owner, Store
 from api.errors import ApiError
+from api.events import event_stream
 from api.responses import JSONResponse
 from api.schemas import JobDocument, JobList, Problem
 from engine import JobSpec, Limits, dumps, resolve_spec
@@ -25,8 +23,6 @@ from worker.store import FINISHED, STATUSES, IdempotencyConflict, JobNotFound
 log = logging.getLogger("descent.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 RUN_JOB = "descent.run_job"
-EVENT_POLL_S = 0.2
-KEEPALIVE_S = 15.0
 
 _errors = {404: {"model": Problem, "description": "No such job (or not yours)."},
            401: {"model": Problem, "description": "API key missing or wrong."}}
@@ -222,38 +218,14 @@ def cancel_job(job_id: str, store: Store, owner: Owner, celery: CeleryClient) ->
     summary="Follow a job (server-sent events)",
 )
 async def job_events(job_id: str, request: Request, store: Store, owner: Owner) -> Response:
+    def job_without_spec() -> dict[str, Any]:
+        job = store.get(job_id, owner)
+        job.pop("spec", None)
+        return job
+
     first = await anyio.to_thread.run_sync(_get, store, job_id, owner)
-
-    async def stream() -> AsyncIterator[bytes]:
-        job: dict[str, Any] | None = first
-        last_status, last_progress = None, None
-        quiet = 0.0
-        while True:
-            if job is None:
-                try:
-                    job = await anyio.to_thread.run_sync(store.get, job_id, owner)
-                except JobNotFound:
-                    return
-            job.pop("spec", None)
-            if job["progress"] != last_progress and job["status"] != "queued":
-                last_progress = job["progress"]
-                yield b"event: progress\ndata: " + dumps(last_progress) + b"\n\n"
-                quiet = 0.0
-            if job["status"] != last_status:
-                last_status = job["status"]
-                yield b"event: status\ndata: " + dumps(job) + b"\n\n"
-                quiet = 0.0
-            if last_status in FINISHED or await request.is_disconnected():
-                return
-            await asyncio.sleep(EVENT_POLL_S)
-            quiet += EVENT_POLL_S
-            if quiet >= KEEPALIVE_S:
-                quiet = 0.0
-                yield b": keep-alive\n\n"
-            job = None
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    first.pop("spec", None)
+    return event_stream(request, first, job_without_spec)
 
 
 __all__ = ["STATUSES", "router"]

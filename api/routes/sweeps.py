@@ -6,18 +6,16 @@ splits the run groups into chunks, one Celery task each, so that every worker pr
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Body, Query, Request, Response
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AppSettings, CeleryClient, Owner, Store
 from api.errors import ApiError
+from api.events import event_stream
 from api.responses import JSONResponse
 from api.schemas import Problem
 from engine import Limits, dumps
@@ -29,8 +27,6 @@ from worker.sweeps import RUN_SWEEP_CHUNK, SweepNotFound, SweepStore
 
 log = logging.getLogger("descent.api")
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
-EVENT_POLL_S = 0.2
-KEEPALIVE_S = 15.0
 MAX_TRAJECTORY_RUNS = 1000
 
 _errors = {404: {"model": Problem, "description": "No such sweep (or not yours)."},
@@ -223,33 +219,4 @@ async def sweep_events(sweep_id: str, request: Request, store: Store, settings: 
                        owner: Owner) -> Response:
     sweeps = _sweeps(store, settings)
     first = await anyio.to_thread.run_sync(_get, sweeps, sweep_id, owner)
-
-    async def stream() -> AsyncIterator[bytes]:
-        sweep: dict[str, Any] | None = first
-        last_status, last_progress = None, None
-        quiet = 0.0
-        while True:
-            if sweep is None:
-                try:
-                    sweep = await anyio.to_thread.run_sync(sweeps.get, sweep_id, owner)
-                except SweepNotFound:
-                    return
-            if sweep["progress"] != last_progress and sweep["status"] != "queued":
-                last_progress = sweep["progress"]
-                yield b"event: progress\ndata: " + dumps(last_progress) + b"\n\n"
-                quiet = 0.0
-            if sweep["status"] != last_status:
-                last_status = sweep["status"]
-                yield b"event: status\ndata: " + dumps(sweep) + b"\n\n"
-                quiet = 0.0
-            if last_status in FINISHED or await request.is_disconnected():
-                return
-            await asyncio.sleep(EVENT_POLL_S)
-            quiet += EVENT_POLL_S
-            if quiet >= KEEPALIVE_S:
-                quiet = 0.0
-                yield b": keep-alive\n\n"
-            sweep = None
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return event_stream(request, first, lambda: sweeps.get(sweep_id, owner))

@@ -142,6 +142,23 @@ def _softmax_delta(logits, label):
     return largest + math.log(total) - label_logit
 
 
+@njit(cache=True, inline="always")
+def _affine(w, row, d):  # pragma: no cover - compiled
+    """``w[:d]·row[:d] + w[d]``: the linear models' score of one sample (bias last)."""
+    z = w[d]
+    for j in range(d):
+        z += w[j] * row[j]
+    return z
+
+
+@njit(cache=True, inline="always")
+def _add_affine_gradient(g, row, d, delta):  # pragma: no cover - compiled
+    """``g += delta·[row[:d], 1]``: the gradient of ``delta·z`` for an affine score z."""
+    for j in range(d):
+        g[j] += delta * row[j]
+    g[d] += delta
+
+
 @njit(OBJECTIVE_SIGNATURE, cache=True)
 def linear_regression_kernel(x, consts, data, batch, loss_out, grad_out):
     """Mean squared error of ``ŷ = X·w + b`` (torch ``MSELoss``, no ½):
@@ -154,16 +171,9 @@ def linear_regression_kernel(x, consts, data, batch, loss_out, grad_out):
         row = data[batch[k]]
         target = row[d]
         for r in range(runs):
-            w = x[r]
-            prediction = w[d]
-            for j in range(d):
-                prediction += w[j] * row[j]
-            error = prediction - target
+            error = _affine(x[r], row, d) - target
             loss_out[r] += error * error
-            g = grad_out[r]
-            for j in range(d):
-                g[j] += error * row[j]
-            g[d] += error
+            _add_affine_gradient(grad_out[r], row, d, error)
     _average(loss_out, grad_out, batch.shape[0], 2.0)
 
 
@@ -184,10 +194,7 @@ def logistic_regression_kernel(x, consts, data, batch, loss_out, grad_out):
         row = data[batch[k]]
         target = row[d]
         for r in range(runs):
-            w = x[r]
-            z = w[d]
-            for j in range(d):
-                z += w[j] * row[j]
+            z = _affine(x[r], row, d)
             probability = _sigmoid(z)
             if squared_error:
                 error = probability - target
@@ -196,10 +203,7 @@ def logistic_regression_kernel(x, consts, data, batch, loss_out, grad_out):
             else:
                 loss_out[r] += max(z, 0.0) - z * target + math.log1p(math.exp(-abs(z)))
                 delta = probability - target
-            g = grad_out[r]
-            for j in range(d):
-                g[j] += delta * row[j]
-            g[d] += delta
+            _add_affine_gradient(grad_out[r], row, d, delta)
     _average(loss_out, grad_out, batch.shape[0], 1.0)
 
 

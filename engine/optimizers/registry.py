@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.bounds import interval_text, outside
 from engine.errors import SpecError
 from engine.optimizers import kernels
 from engine.optimizers.base import Hyperparameter, OptimizerDef
@@ -229,11 +230,7 @@ def _check_number(field: str, value: Any, hyper: Hyperparameter, what: str = "")
     number = float(value)
     if not math.isfinite(number):
         raise SpecError(field, f"{what} must be finite, got {value!r}")
-    too_low = hyper.minimum is not None and (
-        number < hyper.minimum or (hyper.exclusive_minimum and number == hyper.minimum))
-    too_high = hyper.maximum is not None and (
-        number > hyper.maximum or (hyper.exclusive_maximum and number == hyper.maximum))
-    if too_low or too_high:
+    if outside(hyper, number):
         raise SpecError(field, f"{what} must be {_range_text(hyper)}, got {value!r}")
     return number
 
@@ -349,11 +346,7 @@ def hyper_row(defn: OptimizerDef, values: dict[str, Any]) -> np.ndarray:
 def _range_text(hyper: Hyperparameter) -> str:
     if hyper.kind == "bool":
         return "true or false"
-    low = "-inf" if hyper.minimum is None else repr(hyper.minimum)
-    high = "inf" if hyper.maximum is None else repr(hyper.maximum)
-    left = "(" if hyper.minimum is None or hyper.exclusive_minimum else "["
-    right = ")" if hyper.maximum is None or hyper.exclusive_maximum else "]"
-    return f"in {left}{low}, {high}{right}"
+    return f"in {interval_text(hyper)}"
 
 
 def describe_optimizers() -> list[dict[str, Any]]:

@@ -6,21 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from typing import Any
 
 import httpx
 
-from tests.conftest import ROOT, service_env, start_api, stop, wait_for, wait_job
-
-
-def start_worker_group(redis_url: str) -> subprocess.Popen[bytes]:
-    """A worker in its own process group, so the test can kill it and its pool at once."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli", "worker", "--concurrency", "1", "--loglevel", "warning"],
-        cwd=ROOT, env=service_env(redis_url), start_new_session=True,
-    )
+from tests.conftest import start_api, start_worker, stop, wait_for, wait_job
 
 
 def test_a_job_whose_whole_worker_dies_is_rescued_in_seconds(tmp_path: Any) -> None:
@@ -28,7 +18,7 @@ def test_a_job_whose_whole_worker_dies_is_rescued_in_seconds(tmp_path: Any) -> N
 
     redis_server = EmbeddedRedis(tmp_path / "redis").start()
     port = free_port()
-    doomed = start_worker_group(redis_server.url)
+    doomed = start_worker(redis_server.url, concurrency=1, own_process_group=True)
     api = start_api(redis_server.url, port)
     survivor = None
     try:
@@ -46,7 +36,7 @@ def test_a_job_whose_whole_worker_dies_is_rescued_in_seconds(tmp_path: Any) -> N
             killed_at = http.get(f"/v1/jobs/{job_id}").json()
             assert killed_at["status"] == "running"
 
-            survivor = start_worker_group(redis_server.url)
+            survivor = start_worker(redis_server.url, concurrency=1, own_process_group=True)
             job = wait_job(http, job_id, timeout=120)
             assert job["status"] == "succeeded", job
             assert job["attempts"] == 2
