@@ -19,9 +19,18 @@ from __future__ import annotations
 
 import math
 
-from numba import njit, types
+from numba import types
 
-from engine.kernels import IndexVector, Matrix, ObjectiveKernel, OptimizerKernel, Tensor3, Vector
+from engine.kernels import (
+    IndexVector,
+    Matrix,
+    ObjectiveKernel,
+    OptimizerKernel,
+    Tensor3,
+    Vector,
+    compiled,
+    flat,
+)
 from engine.schedules import plateau_step
 
 # Stop codes, shared with engine.result.STOP_REASONS (same order).
@@ -50,24 +59,57 @@ SEGMENT_SIGNATURE = _I64(
 )
 
 
-@njit(cache=True)
-def _squared_norm(grad, params, r):  # pragma: no cover - compiled
-    """Σ g² for run r, or nan when a gradient entry or a parameter is not finite: one pass
-    serves both the divergence check and the recorded norm."""
+@compiled(inline="always")
+def _squared_norm(flat_grad, flat_params, row, dims):  # pragma: no cover - compiled
+    """Σ g² over one run's row of the flat arrays, or nan when a gradient entry or a parameter
+    is not finite: one pass serves both the divergence check and the recorded norm."""
     total = 0.0
     poison = 0.0
-    for j in range(grad.shape[1]):
-        total += grad[r, j] * grad[r, j]
-        poison += params[r, j] * 0.0
+    for j in range(dims):
+        total += flat_grad[row + j] * flat_grad[row + j]
+        poison += flat_params[row + j] * 0.0
     return total + poison
 
 
-@njit(cache=True)
+@compiled(inline="always")
 def _diverged(loss, squared_norm):  # pragma: no cover - compiled
     return not (math.isfinite(loss) and abs(loss) <= DIVERGENCE_LOSS and math.isfinite(squared_norm))
 
 
-@njit(SEGMENT_SIGNATURE, cache=True)
+@compiled(inline="always")
+def _stop_code(loss, squared, point_loss, point_squared, checkable, grad_tol, check_target,
+               target_loss):  # pragma: no cover - compiled
+    """Why a run stops at this point (ACTIVE: it goes on). ``loss``/``squared`` are at this
+    step's batch; ``point_*`` are the full loss and gradient, valid when ``checkable``."""
+    if _diverged(loss, squared):
+        return DIVERGED
+    if checkable:
+        if _diverged(point_loss, point_squared):
+            return DIVERGED
+        if grad_tol >= 0.0 and math.sqrt(point_squared) <= grad_tol:
+            return GRAD_TOL
+        if check_target and point_loss <= target_loss:
+            return TARGET_LOSS
+    return ACTIVE
+
+
+@compiled(inline="always")
+def _runs_stopping(flat_grad, flat_params, loss, flat_point_grad, point_loss, stop_code,
+                   checkable, grad_tol, check_target, target_loss, dims):  # pragma: no cover - compiled
+    """How many active runs stop at this point: a branch-free pass over flat views, with
+    ``dims`` a compile-time constant where the caller can make it one, which LLVM vectorises
+    across runs. Only when it finds some does the loop look at runs one by one."""
+    count = 0
+    for r in range(loss.shape[0]):
+        row = r * dims
+        code = _stop_code(loss[r], _squared_norm(flat_grad, flat_params, row, dims), point_loss[r],
+                          _squared_norm(flat_point_grad, flat_params, row, dims), checkable,
+                          grad_tol, check_target, target_loss)
+        count += (stop_code[r] == ACTIVE) & (code != ACTIVE)
+    return count
+
+
+@compiled(SEGMENT_SIGNATURE)
 def run_segment(  # pragma: no cover - compiled
     objective, consts, data, all_samples, order, batch_size, full_batch,
     optimizer, hyper, state,
@@ -85,8 +127,11 @@ def run_segment(  # pragma: no cover - compiled
     use_plateau = plateau_settings.shape[0] > 0
     use_momentum_table = momentum_table.shape[0] > 0
     table_columns = lr_table.shape[1]
-    noise_start = counters[STEP]
     check_target = not math.isnan(target_loss)
+    first_step = counters[STEP]
+    flat_params = flat(params)
+    flat_grad = flat(grad)
+    flat_full_grad = flat(full_grad)
 
     while counters[STEP] < segment_end:
         step = counters[STEP]
@@ -98,8 +143,8 @@ def run_segment(  # pragma: no cover - compiled
         else:
             objective(params, consts, data, all_samples, loss, grad)
 
-        if not use_plateau:
-            column = step if step < table_columns else table_columns - 1
+        if not use_plateau and (step < table_columns or step == first_step):
+            column = min(step, table_columns - 1)
             for r in range(runs):
                 lr[r] = lr_table[r, column]
 
@@ -112,7 +157,7 @@ def run_segment(  # pragma: no cover - compiled
             objective(params, consts, data, all_samples, full_loss, full_grad)
         checkable = exact or on_grid
         point_loss = loss if exact else full_loss
-        point_grad = grad if exact else full_grad
+        flat_point_grad = flat_grad if exact else flat_full_grad
 
         # 2. record
         if on_grid:
@@ -122,27 +167,28 @@ def run_segment(  # pragma: no cover - compiled
                 for j in range(dims):
                     record_params[row, r, j] = params[r, j]
                 record_loss[row, r] = point_loss[r]
-                record_grad_norm[row, r] = math.sqrt(_squared_norm(point_grad, params, r))
+                record_grad_norm[row, r] = math.sqrt(
+                    _squared_norm(flat_point_grad, flat_params, r * dims, dims)
+                )
                 record_lr[row, r] = lr[r]
             counters[RECORD_INDEX] = row + 1
 
         # 3. stopping checks
-        for r in range(runs):
+        if dims == 2:
+            stopping = _runs_stopping(flat_grad, flat_params, loss, flat_point_grad, point_loss,
+                                      stop_code, checkable, grad_tol, check_target, target_loss, 2)
+        else:
+            stopping = _runs_stopping(flat_grad, flat_params, loss, flat_point_grad, point_loss,
+                                      stop_code, checkable, grad_tol, check_target, target_loss,
+                                      dims)
+        for r in range(runs if stopping > 0 else 0):
             if stop_code[r] != ACTIVE:
                 continue
-            code = ACTIVE
-            squared = _squared_norm(grad, params, r)
-            if _diverged(loss[r], squared):
-                code = DIVERGED
-            elif checkable:
-                if not exact:
-                    squared = _squared_norm(point_grad, params, r)
-                if _diverged(point_loss[r], squared):
-                    code = DIVERGED
-                elif grad_tol >= 0.0 and math.sqrt(squared) <= grad_tol:
-                    code = GRAD_TOL
-                elif check_target and point_loss[r] <= target_loss:
-                    code = TARGET_LOSS
+            code = _stop_code(
+                loss[r], _squared_norm(flat_grad, flat_params, r * dims, dims), point_loss[r],
+                _squared_norm(flat_point_grad, flat_params, r * dims, dims), checkable,
+                grad_tol, check_target, target_loss,
+            )
             if code != ACTIVE:
                 stop_code[r] = code
                 stop_step[r] = step
@@ -155,7 +201,7 @@ def run_segment(  # pragma: no cover - compiled
 
         # 4. update
         if noise_scale > 0.0:
-            k = step - noise_start
+            k = step - first_step
             for r in range(runs):
                 for j in range(dims):
                     grad[r, j] += noise_scale * noise[k, r, j]

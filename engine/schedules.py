@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from numba import njit, types
+from numba import types
 
 from engine.bounds import interval_text, outside
 from engine.errors import SpecError
+from engine.kernels import compiled
 
 _REQUIRED = object()
 
@@ -283,7 +284,7 @@ def describe_schedules() -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- tables
 
 
-@njit(cache=True)
+@compiled()
 def _step_table(base_lr, n_steps, step_size, gamma):
     """StepLR.get_lr: lr_k = lr_{k-1} * gamma when k % step_size == 0 (k >= 1)."""
     table = np.empty((base_lr.shape[0], n_steps))
@@ -296,7 +297,7 @@ def _step_table(base_lr, n_steps, step_size, gamma):
     return table
 
 
-@njit(cache=True)
+@compiled()
 def _multistep_table(base_lr, n_steps, milestone_steps, milestone_counts, gamma):
     """MultiStepLR.get_lr: lr_k = lr_{k-1} * gamma ** count(k) at a milestone k."""
     table = np.empty((base_lr.shape[0], n_steps))
@@ -310,7 +311,7 @@ def _multistep_table(base_lr, n_steps, milestone_steps, milestone_counts, gamma)
     return table
 
 
-@njit(cache=True)
+@compiled()
 def _exponential_table(base_lr, n_steps, gamma):
     """ExponentialLR.get_lr: lr_k = lr_{k-1} * gamma (k >= 1)."""
     table = np.empty((base_lr.shape[0], n_steps))
@@ -323,7 +324,7 @@ def _exponential_table(base_lr, n_steps, gamma):
     return table
 
 
-@njit(cache=True)
+@compiled()
 def _cosine_table(base_lr, n_steps, t_max, eta_min):
     """CosineAnnealingLR.get_lr (recursive form):
     lr_k = (1 + cos(pi k / T)) / (1 + cos(pi (k-1) / T)) * (lr_{k-1} - eta_min) + eta_min,
@@ -348,7 +349,7 @@ def _cosine_table(base_lr, n_steps, t_max, eta_min):
     return table
 
 
-@njit(cache=True)
+@compiled()
 def _linear_table(base_lr, n_steps, start_factor, end_factor, total_iters):
     """LinearLR.get_lr: lr_0 = base * start_factor; for 1 <= k <= total_iters
     lr_k = lr_{k-1} * (1 + (end - start) / (total_iters * start + (k - 1) * (end - start)))."""
@@ -365,7 +366,7 @@ def _linear_table(base_lr, n_steps, start_factor, end_factor, total_iters):
     return table
 
 
-@njit(cache=True)
+@compiled()
 def _anneal(start, end, pct, cosine):
     if cosine:
         cos_out = math.cos(math.pi * pct) + 1.0
@@ -373,7 +374,7 @@ def _anneal(start, end, pct, cosine):
     return (end - start) * pct + start
 
 
-@njit(cache=True)
+@compiled()
 def _onecycle_values(step_num, phase_ends, starts, ends, cosine):
     """OneCycleLR.get_lr for one quantity: ``starts[i]``/``ends[i]`` are phase i's endpoints."""
     start_step = 0.0
@@ -388,7 +389,7 @@ def _onecycle_values(step_num, phase_ends, starts, ends, cosine):
     return ends[last]
 
 
-@njit(cache=True)
+@compiled()
 def _onecycle_table(max_lr, n_steps, total_steps, phase_ends, phase_lr_keys, div_factor,
                     final_div_factor, cosine):
     """OneCycleLR lr column. ``phase_lr_keys`` (P, 2): each phase's start/end lr as
@@ -489,7 +490,7 @@ def momentum_table(config: dict[str, Any], n_steps: int,
                              momenta[:, 1].copy(), config["anneal_strategy"] == "cos")
 
 
-@njit(cache=True)
+@compiled()
 def _onecycle_momenta(n_steps, total_steps, phase_ends, starts, ends, cosine):
     table = np.empty(n_steps)
     for k in range(n_steps):
@@ -530,7 +531,7 @@ _PLATEAU_SIGNATURE = types.void(types.float64[::1], types.float64[::1], types.fl
                                 types.float64[::1])
 
 
-@njit(_PLATEAU_SIGNATURE, cache=True)
+@compiled(_PLATEAU_SIGNATURE)
 def plateau_step(lr, metric, state, settings):
     """One ``ReduceLROnPlateau.step(metric)`` per run, in place on ``lr`` and ``state``.
 

@@ -31,11 +31,11 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from engine.kernels import OBJECTIVE_SIGNATURE
+from engine.kernels import OBJECTIVE_SIGNATURE, compiled
 
 PREFETCH_DISTANCE = 2
 """How many batch positions ahead a row is prefetched (measured: 1–4 all help; 2 is safe)."""
@@ -80,7 +80,7 @@ def _prefetch_item(typingctx, array, row, column):
     return signature, codegen
 
 
-@njit(cache=True)
+@compiled()
 def _prefetch_ahead(data, batch, k):
     """Prefetch every cache line of the row ``PREFETCH_DISTANCE`` batch positions after ``k``."""
     ahead = k + PREFETCH_DISTANCE
@@ -92,7 +92,7 @@ def _prefetch_ahead(data, batch, k):
         _prefetch_item(data, row, width - 1)  # rows are not line-aligned: the tail line
 
 
-@njit(cache=True)
+@compiled()
 def _zero(loss_out, grad_out):
     for r in range(grad_out.shape[0]):
         loss_out[r] = 0.0
@@ -100,7 +100,7 @@ def _zero(loss_out, grad_out):
             grad_out[r, j] = 0.0
 
 
-@njit(cache=True)
+@compiled()
 def _average(loss_out, grad_out, batch_size, grad_factor):
     """Turn the sums over the batch into means (the gradient also times ``grad_factor``)."""
     if batch_size == 0:
@@ -113,7 +113,7 @@ def _average(loss_out, grad_out, batch_size, grad_factor):
             grad_out[r, j] *= grad_scale
 
 
-@njit(cache=True)
+@compiled()
 def _sigmoid(z):
     """σ(z) = 1 / (1 + e^−z), evaluated without overflow for either sign of z."""
     if z >= 0.0:
@@ -122,7 +122,7 @@ def _sigmoid(z):
     return ez / (1.0 + ez)
 
 
-@njit(cache=True)
+@compiled()
 def _softmax_delta(logits, label):
     """Turn ``logits`` (k) in place into ``softmax(logits) − onehot(label)`` (the gradient of
     the cross-entropy with respect to the logits) and return the cross-entropy
@@ -142,7 +142,7 @@ def _softmax_delta(logits, label):
     return largest + math.log(total) - label_logit
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _affine(w, row, d):  # pragma: no cover - compiled
     """``w[:d]·row[:d] + w[d]``: the linear models' score of one sample (bias last)."""
     z = w[d]
@@ -151,7 +151,7 @@ def _affine(w, row, d):  # pragma: no cover - compiled
     return z
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _add_affine_gradient(g, row, d, delta):  # pragma: no cover - compiled
     """``g += delta·[row[:d], 1]``: the gradient of ``delta·z`` for an affine score z."""
     for j in range(d):
@@ -159,7 +159,7 @@ def _add_affine_gradient(g, row, d, delta):  # pragma: no cover - compiled
     g[d] += delta
 
 
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def linear_regression_kernel(x, consts, data, batch, loss_out, grad_out):
     """Mean squared error of ``ŷ = X·w + b`` (torch ``MSELoss``, no ½):
     ``L = 1/B Σ (ŷ − y)²``, ``∇L = 2/B Σ (ŷ − y)·[x, 1]``; params ``[w_1..w_d, b]``."""
@@ -177,7 +177,7 @@ def linear_regression_kernel(x, consts, data, batch, loss_out, grad_out):
     _average(loss_out, grad_out, batch.shape[0], 2.0)
 
 
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def logistic_regression_kernel(x, consts, data, batch, loss_out, grad_out):
     """Logistic regression, ``z = X·w + b``, params ``[w_1..w_d, b]``.
 
@@ -207,7 +207,7 @@ def logistic_regression_kernel(x, consts, data, batch, loss_out, grad_out):
     _average(loss_out, grad_out, batch.shape[0], 1.0)
 
 
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def softmax_regression_kernel(x, consts, data, batch, loss_out, grad_out):
     """Multinomial logistic regression: logits ``z = xᵀW + b`` (W d×k row-major, then b k),
     ``ℓ = logsumexp(z) − z_y`` (torch ``CrossEntropyLoss``), ``∂ℓ/∂z = softmax(z) − onehot(y)``,
@@ -243,7 +243,7 @@ def softmax_regression_kernel(x, consts, data, batch, loss_out, grad_out):
     _average(loss_out, grad_out, batch.shape[0], 1.0)
 
 
-@njit(cache=True)
+@compiled()
 def _activate(z, activation):
     if activation == 0:
         return math.tanh(z)
@@ -252,7 +252,7 @@ def _activate(z, activation):
     return _sigmoid(z)
 
 
-@njit(cache=True)
+@compiled()
 def _activation_slope(a, activation):
     """f′(z) written through a = f(z): tanh 1 − a², relu 1[a > 0] (0 at z = 0, as torch),
     sigmoid a(1 − a)."""
@@ -263,7 +263,7 @@ def _activation_slope(a, activation):
     return a * (1.0 - a)
 
 
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def mlp_kernel(x, consts, data, batch, loss_out, grad_out):
     """One-hidden-layer perceptron ``out = f(xᵀW1 + b1)ᵀW2 + b2``.
 

@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
-from engine.kernels import OPTIMIZER_SIGNATURE
+from engine.kernels import OPTIMIZER_SIGNATURE, compiled, flat
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _lerp(start: float, end: float, weight: float) -> float:
     """ATen's ``lerp`` (aten/src/ATen/native/Lerp.h), the form chosen by the weight's size."""
     if abs(weight) < 0.5:
@@ -42,7 +40,7 @@ def _lerp(start: float, end: float, weight: float) -> float:
     return end - (end - start) * (1.0 - weight)
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _maximum(a: float, b: float) -> float:
     """``torch.maximum``: the larger, NaN if either is NaN."""
     if math.isnan(a) or math.isnan(b):
@@ -50,27 +48,20 @@ def _maximum(a: float, b: float) -> float:
     return max(a, b)
 
 
-@njit(cache=True, inline="always")
-def _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled, lr_r, weight1,
-                       beta2, weight2):
+@compiled(inline="always")
+def _decay_and_moments(g, p, m, v, weight_decay, decoupled, lr_r, weight1, beta2, weight2):
     """The Adam family's common first half, in torch's order: weight decay (coupled: g += wd·p;
-    decoupled: p *= 1 − lr·wd), then m = lerp(m, g, 1 − β1) and v = β2·v + (1 − β2)·g², stored
-    in state slots 0 and 1. Returns (g, p, m, v)."""
-    g = grads[r, i]
-    p = params[r, i]
+    decoupled: p *= 1 − lr·wd), then m = lerp(m, g, 1 − β1) and v = β2·v + (1 − β2)·g².
+    Returns the new (g, p, m, v)."""
     if weight_decay != 0.0:
         if decoupled:
             p = p * (1.0 - lr_r * weight_decay)
         else:
             g = g + weight_decay * p
-    m = _lerp(state[0, r, i], g, weight1)
-    v = state[1, r, i] * beta2 + weight2 * g * g
-    state[0, r, i] = m
-    state[1, r, i] = v
-    return g, p, m, v
+    return g, p, _lerp(m, g, weight1), v * beta2 + weight2 * g * g
 
 
-@njit(OPTIMIZER_SIGNATURE, cache=True)
+@compiled(OPTIMIZER_SIGNATURE)
 def sgd_update(params, grads, state, hyper, step, lr):
     """SGD (torch.optim.SGD). hyper: momentum, dampening, nesterov, weight_decay.
 
@@ -105,43 +96,75 @@ def sgd_update(params, grads, state, hyper, step, lr):
             params[r, i] = p + neg_lr * g
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
+def _shared_row(hyper) -> bool:
+    """Whether every run has the first run's hyperparameters (a sweep of learning rates, start
+    points or seeds): then per-run scalars are computed once and the update vectorises. Each row
+    is compared with the one before it, a unit-stride pass over the flat table."""
+    table = flat(hyper)
+    width = hyper.shape[1]
+    differs = False
+    for k in range(width, table.shape[0]):
+        differs |= table[k] != table[k - width]
+    return not differs
+
+
+@compiled(inline="always")
+def _adam_rows(params, grads, state, lr, first, stop, dims, beta1, beta2, eps, weight_decay,
+               amsgrad, decoupled, bias_correction1, bias_correction2_sqrt):
+    """Adam's update of runs ``first``..``stop - 1``, which share these hyperparameters.
+
+    Indexed on flat views of those rows, with ``dims`` a compile-time constant where the caller
+    can make it one: LLVM then sees a loop from 0 over unit-stride rows and vectorises it."""
+    flat_params = flat(params[first:stop])
+    flat_grads = flat(grads[first:stop])
+    exp_avg = flat(state[0, first:stop])
+    exp_avg_sq = flat(state[1, first:stop])
+    max_exp_avg_sq = flat(state[2, first:stop])
+    lr = lr[first:stop]
+    weight1 = 1.0 - beta1
+    weight2 = 1.0 - beta2
+    for r in range(stop - first):
+        lr_r = lr[r]
+        neg_step_size = -(lr_r / bias_correction1)
+        for i in range(dims):
+            k = r * dims + i
+            _, p, m, v = _decay_and_moments(flat_grads[k], flat_params[k], exp_avg[k],
+                                            exp_avg_sq[k], weight_decay, decoupled, lr_r,
+                                            weight1, beta2, weight2)
+            exp_avg[k] = m
+            exp_avg_sq[k] = v
+            if amsgrad:
+                v = _maximum(max_exp_avg_sq[k], v)
+                max_exp_avg_sq[k] = v
+            denom = math.sqrt(v) / bias_correction2_sqrt + eps
+            flat_params[k] = p + neg_step_size * m / denom
+
+
+@compiled(inline="always")
 def _adam_core(params, grads, state, hyper, step, lr, decoupled):
     t = float(step)
     n_runs, dims = params.shape
-    # The bias corrections cost three pow() calls; runs of a sweep usually share their betas,
-    # so reuse the last run's (the same numbers, computed once).
-    last_beta1 = math.nan
-    last_beta2 = math.nan
-    bias_correction1 = 1.0
-    bias_correction2_sqrt = 1.0
-    for r in range(n_runs):
-        beta1 = hyper[r, 0]
-        beta2 = hyper[r, 1]
-        eps = hyper[r, 2]
-        weight_decay = hyper[r, 3]
-        amsgrad = hyper[r, 4] != 0.0
-        lr_r = lr[r]
-        if beta1 != last_beta1:
-            bias_correction1 = 1.0 - beta1**t
-            last_beta1 = beta1
-        if beta2 != last_beta2:
-            bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
-            last_beta2 = beta2
-        neg_step_size = -(lr_r / bias_correction1)
-        weight1 = 1.0 - beta1
-        weight2 = 1.0 - beta2
-        for i in range(dims):
-            _, p, m, v = _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled,
-                                            lr_r, weight1, beta2, weight2)
-            if amsgrad:
-                v = _maximum(state[2, r, i], v)
-                state[2, r, i] = v
-            denom = math.sqrt(v) / bias_correction2_sqrt + eps
-            params[r, i] = p + neg_step_size * m / denom
+    # Runs that share their hyperparameters are updated as one block, otherwise one by one.
+    block = n_runs if _shared_row(hyper) else 1
+    for first in range(0, n_runs, block):
+        stop = first + block
+        beta1 = hyper[first, 0]
+        beta2 = hyper[first, 1]
+        eps = hyper[first, 2]
+        weight_decay = hyper[first, 3]
+        amsgrad = hyper[first, 4] != 0.0
+        bias_correction1 = 1.0 - beta1**t
+        bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
+        if dims == 2:
+            _adam_rows(params, grads, state, lr, first, stop, 2, beta1, beta2, eps, weight_decay,
+                       amsgrad, decoupled, bias_correction1, bias_correction2_sqrt)
+        else:
+            _adam_rows(params, grads, state, lr, first, stop, dims, beta1, beta2, eps,
+                       weight_decay, amsgrad, decoupled, bias_correction1, bias_correction2_sqrt)
 
 
-@njit(OPTIMIZER_SIGNATURE, cache=True)
+@compiled(OPTIMIZER_SIGNATURE)
 def adam_update(params, grads, state, hyper, step, lr):
     """Adam (torch.optim.Adam). hyper: beta1, beta2, eps, weight_decay, amsgrad.
 
@@ -152,14 +175,14 @@ def adam_update(params, grads, state, hyper, step, lr):
     _adam_core(params, grads, state, hyper, step, lr, False)
 
 
-@njit(OPTIMIZER_SIGNATURE, cache=True)
+@compiled(OPTIMIZER_SIGNATURE)
 def adamw_update(params, grads, state, hyper, step, lr):
     """AdamW (torch.optim.AdamW): Adam with decoupled weight decay p = p * (1 - lr * wd)
     applied before the moments instead of adding wd * p to the gradient."""
     _adam_core(params, grads, state, hyper, step, lr, True)
 
 
-@njit(OPTIMIZER_SIGNATURE, cache=True)
+@compiled(OPTIMIZER_SIGNATURE)
 def rmsprop_update(params, grads, state, hyper, step, lr):
     """RMSprop (torch.optim.RMSprop). hyper: alpha, eps, weight_decay, momentum, centered.
 
@@ -198,7 +221,7 @@ def rmsprop_update(params, grads, state, hyper, step, lr):
                 params[r, i] = p + neg_lr * g / avg
 
 
-@njit(OPTIMIZER_SIGNATURE, cache=True)
+@compiled(OPTIMIZER_SIGNATURE)
 def adagrad_update(params, grads, state, hyper, step, lr):
     """Adagrad (torch.optim.Adagrad). hyper: lr_decay, weight_decay, initial_accumulator_value,
     eps.
@@ -224,7 +247,7 @@ def adagrad_update(params, grads, state, hyper, step, lr):
             params[r, i] = p + neg_clr * g / std
 
 
-@njit(OPTIMIZER_SIGNATURE, cache=True)
+@compiled(OPTIMIZER_SIGNATURE)
 def adadelta_update(params, grads, state, hyper, step, lr):
     """Adadelta (torch.optim.Adadelta). hyper: rho, eps, weight_decay.
 
@@ -254,7 +277,7 @@ def adadelta_update(params, grads, state, hyper, step, lr):
             params[r, i] = p + neg_lr * delta
 
 
-@njit(OPTIMIZER_SIGNATURE, cache=True)
+@compiled(OPTIMIZER_SIGNATURE)
 def adamax_update(params, grads, state, hyper, step, lr):
     """Adamax (torch.optim.Adamax). hyper: beta1, beta2, eps, weight_decay.
 
@@ -282,7 +305,7 @@ def adamax_update(params, grads, state, hyper, step, lr):
             params[r, i] = p + neg_clr * m / exp_inf
 
 
-@njit(OPTIMIZER_SIGNATURE, cache=True)
+@compiled(OPTIMIZER_SIGNATURE)
 def nadam_update(params, grads, state, hyper, step, lr):
     """NAdam (torch.optim.NAdam). hyper: beta1, beta2, eps, weight_decay, momentum_decay,
     decoupled_weight_decay.
@@ -312,15 +335,18 @@ def nadam_update(params, grads, state, hyper, step, lr):
         weight1 = 1.0 - beta1
         weight2 = 1.0 - beta2
         for i in range(dims):
-            g, p, m, v = _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled,
-                                            lr_r, weight1, beta2, weight2)
+            g, p, m, v = _decay_and_moments(grads[r, i], params[r, i], state[0, r, i],
+                                            state[1, r, i], weight_decay, decoupled, lr_r,
+                                            weight1, beta2, weight2)
+            state[0, r, i] = m
+            state[1, r, i] = v
             state[2, r, i] = mu_product
             denom = math.sqrt(v / bias_correction2) + eps
             p = p + grad_coefficient * g / denom
             params[r, i] = p + avg_coefficient * m / denom
 
 
-@njit(OPTIMIZER_SIGNATURE, cache=True)
+@compiled(OPTIMIZER_SIGNATURE)
 def radam_update(params, grads, state, hyper, step, lr):
     """RAdam (torch.optim.RAdam). hyper: beta1, beta2, eps, weight_decay, decoupled_weight_decay.
 
@@ -353,8 +379,11 @@ def radam_update(params, grads, state, hyper, step, lr):
         weight1 = 1.0 - beta1
         weight2 = 1.0 - beta2
         for i in range(dims):
-            _, p, m, v = _decay_and_moments(grads, params, state, r, i, weight_decay, decoupled,
-                                            lr_r, weight1, beta2, weight2)
+            _, p, m, v = _decay_and_moments(grads[r, i], params[r, i], state[0, r, i],
+                                            state[1, r, i], weight_decay, decoupled, lr_r,
+                                            weight1, beta2, weight2)
+            state[0, r, i] = m
+            state[1, r, i] = v
             update = m / bias_correction1 * lr_r
             if rectified:
                 adaptive_lr = (1.0 / (math.sqrt(v) + eps)) * bias_correction2_sqrt

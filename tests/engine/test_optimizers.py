@@ -329,3 +329,22 @@ def test_describe_optimizers_lists_every_family_with_its_hyperparameters() -> No
             assert hyper["description"]
     betas = next(h for h in described["adam"]["hyperparameters"] if h["name"] == "betas")
     assert betas["type"] == "pair" and betas["range"] == "in [0.0, 1.0)"
+
+
+def test_flat_is_a_view_of_the_rows_it_is_given():
+    from numba import njit
+
+    from engine.kernels import flat
+
+    @njit
+    def bump_second_slot(state, first, stop):
+        rows = flat(state[1, first:stop])
+        for k in range(rows.shape[0]):
+            rows[k] += 1.0
+        return rows.shape[0]
+
+    state = np.zeros((3, 4, 2))
+    assert bump_second_slot(state, 1, 3) == 4
+    expected = np.zeros((3, 4, 2))
+    expected[1, 1:3] = 1.0
+    np.testing.assert_array_equal(state, expected)

@@ -124,16 +124,28 @@ def test_full_batch_loss_decreases_monotonically_on_linear_regression():
     assert np.all(np.diff(result.trajectory["loss"]) <= 1e-12)
 
 
-def test_many_runs_at_once_equal_single_runs():
-    base = {"function": "rosenbrock", "optimizer": "adam", "max_steps": 500}
-    rates = [1e-3, 1e-2, 5e-2, 0.3]
-    prepared = [resolve_spec({**base, "learning_rate": lr}) for lr in rates]
+ADAM_SETTINGS = [  # shared hyperparameters (the vectorised path), then a mix of them
+    [({"learning_rate": lr}, {}) for lr in (1e-3, 1e-2, 5e-2, 0.3)],
+    [({"learning_rate": 0.05}, {}), ({"learning_rate": 0.01}, {"betas": [0.5, 0.9]}),
+     ({"learning_rate": 0.02}, {"amsgrad": True}), ({"learning_rate": 0.03}, {"weight_decay": 0.1}),
+     ({"learning_rate": 0.02}, {"eps": 1e-3})],
+]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("settings", ADAM_SETTINGS, ids=["shared", "mixed"])
+def test_many_runs_at_once_equal_single_runs(optimizer, dims, settings):
+    base = {"function": "rosenbrock", "optimizer": optimizer, "max_steps": 500,
+            "function_params": {"dims": dims}, "init": [-1.2, 1.0, 0.5][:dims]}
+    specs = [{**base, **setting, "optimizer": {"name": optimizer, **hyper}} for setting, hyper in settings]
+    prepared = [resolve_spec(spec) for spec in specs]
     shared = prepared[0].objective
     for run in prepared:
         run.objective = shared
     together = run_group(prepared)
-    for lr, result in zip(rates, together):
-        alone = run_spec({**base, "learning_rate": lr})
+    for spec, result in zip(specs, together):
+        alone = run_spec(spec)
         np.testing.assert_array_equal(alone.trajectory["params"], result.trajectory["params"])
         assert alone.stop_reason == result.stop_reason
 

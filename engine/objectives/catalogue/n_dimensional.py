@@ -7,9 +7,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from engine.kernels import OBJECTIVE_SIGNATURE
+from engine.kernels import OBJECTIVE_SIGNATURE, compiled, flat
 
 PI = math.pi
 
@@ -27,7 +26,7 @@ def _diagonal(values: np.ndarray) -> np.ndarray:
 
 
 # --- sphere: Σ x_i² -----------------------------------------------------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def sphere_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         total = 0.0
@@ -42,22 +41,35 @@ def sphere_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- rosenbrock: Σ_{i<d} b (x_{i+1} − x_i²)² + (a − x_i)², consts = [a, b] -----------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
-def rosenbrock_kernel(x, consts, data, batch, loss_out, grad_out):
+@compiled(inline="always")
+def _rosenbrock_rows(x, consts, loss_out, grad_out, dims):
+    """Indexed on flat views with ``dims`` a compile-time constant where the caller can make it
+    one (2), so that LLVM vectorises across runs."""
     a = consts[0]
     b = consts[1]
-    d = x.shape[1]
+    flat_x = flat(x)
+    flat_grad = flat(grad_out)
     for r in range(x.shape[0]):
+        row = r * dims
         total = 0.0
-        for i in range(d):
-            grad_out[r, i] = 0.0
-        for i in range(d - 1):
-            t = x[r, i + 1] - x[r, i] * x[r, i]
-            s = a - x[r, i]
+        for i in range(dims):
+            flat_grad[row + i] = 0.0
+        for i in range(dims - 1):
+            xi = flat_x[row + i]
+            t = flat_x[row + i + 1] - xi * xi
+            s = a - xi
             total += b * t * t + s * s
-            grad_out[r, i] += -4.0 * b * x[r, i] * t - 2.0 * s
-            grad_out[r, i + 1] += 2.0 * b * t
+            flat_grad[row + i] += -4.0 * b * xi * t - 2.0 * s
+            flat_grad[row + i + 1] += 2.0 * b * t
         loss_out[r] = total
+
+
+@compiled(OBJECTIVE_SIGNATURE)
+def rosenbrock_kernel(x, consts, data, batch, loss_out, grad_out):
+    if x.shape[1] == 2:
+        _rosenbrock_rows(x, consts, loss_out, grad_out, 2)
+    else:
+        _rosenbrock_rows(x, consts, loss_out, grad_out, x.shape[1])
 
 
 def rosenbrock_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
@@ -76,7 +88,7 @@ def rosenbrock_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- rastrigin: A d + Σ (x_i² − A cos(2π x_i)), consts = [A] -------------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def rastrigin_kernel(x, consts, data, batch, loss_out, grad_out):
     amplitude = consts[0]
     d = x.shape[1]
@@ -97,7 +109,7 @@ def rastrigin_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 # --- ackley: −a exp(−b √(Σx_i²/d)) − exp(Σcos(c x_i)/d) + a + e, consts = [a, b, c] -------------
 # The first term is a cone at the origin: not differentiable there. The kernel returns its
 # subgradient 0 at x = 0 (so the origin is stationary) and the Hessian leaves it out there.
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def ackley_kernel(x, consts, data, batch, loss_out, grad_out):
     a = consts[0]
     b = consts[1]
@@ -141,7 +153,7 @@ def ackley_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- styblinski_tang: ½ Σ (x_i⁴ − 16 x_i² + 5 x_i) -----------------------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def styblinski_tang_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         total = 0.0
@@ -158,7 +170,7 @@ def styblinski_tang_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- quadratic: ½ xᵀ A x, consts = A flattened row-major (d·d) -----------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def quadratic_kernel(x, consts, data, batch, loss_out, grad_out):
     d = x.shape[1]
     for r in range(x.shape[0]):

@@ -9,9 +9,8 @@ Each kernel follows ``engine.kernels.OBJECTIVE_SIGNATURE``: it loops over the ru
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from engine.kernels import OBJECTIVE_SIGNATURE
+from engine.kernels import OBJECTIVE_SIGNATURE, compiled
 
 
 def hessian_2d(
@@ -33,7 +32,7 @@ def columns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --- himmelblau: (x² + y − 11)² + (x + y² − 7)² ---------------------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def himmelblau_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]
@@ -53,7 +52,7 @@ def himmelblau_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- beale: (1.5 − x + xy)² + (2.25 − x + xy²)² + (2.625 − x + xy³)² ----------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def beale_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]
@@ -81,7 +80,7 @@ def beale_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- booth: (x + 2y − 7)² + (2x + y − 5)² -------------------------------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def booth_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         p = x[r, 0] + 2.0 * x[r, 1] - 7.0
@@ -97,7 +96,7 @@ def booth_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- matyas: 0.26 (x² + y²) − 0.48 xy -----------------------------------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def matyas_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]
@@ -115,7 +114,7 @@ def matyas_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 # --- goldstein_price: A(x, y) · B(x, y) ---------------------------------------------------------
 # A = 1 + (x + y + 1)² (19 − 14x + 3x² − 14y + 6xy + 3y²)
 # B = 30 + (2x − 3y)² (18 − 32x + 12x² + 48y − 36xy + 27y²)
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def goldstein_price_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]
@@ -162,7 +161,7 @@ def goldstein_price_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- three_hump_camel: 2x² − 1.05x⁴ + x⁶/6 + xy + y² --------------------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def three_hump_camel_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]
@@ -179,7 +178,7 @@ def three_hump_camel_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- six_hump_camel: (4 − 2.1x² + x⁴/3) x² + xy + (−4 + 4y²) y² ---------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def six_hump_camel_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]
@@ -197,7 +196,7 @@ def six_hump_camel_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- saddle: x² − y² ----------------------------------------------------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def saddle_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]
@@ -213,7 +212,7 @@ def saddle_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- monkey_saddle: x³ − 3xy² -------------------------------------------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def monkey_saddle_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]

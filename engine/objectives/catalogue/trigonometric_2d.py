@@ -6,9 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from engine.kernels import OBJECTIVE_SIGNATURE
+from engine.kernels import OBJECTIVE_SIGNATURE, compiled
 from engine.objectives.catalogue.polynomial_2d import columns, hessian_2d
 
 PI = math.pi
@@ -16,7 +15,7 @@ PI = math.pi
 
 # --- levi13: sin²(3πx) + (x − 1)² (1 + sin²(3πy)) + (y − 1)² (1 + sin²(2πy)) -------------------
 # d/dt sin²(kt) = k sin(2kt), d²/dt² sin²(kt) = 2k² cos(2kt)
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def levi13_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]
@@ -53,7 +52,7 @@ def levi13_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 # With g(t) = sin(√|t|): g'(t) = cos(√|t|) sign(t) / (2√|t|),
 # g''(t) = −sin(√|t|) / (4|t|) − cos(√|t|) / (4|t|^(3/2)). Where t = 0 exactly, √|t| has no
 # derivative; the kernel takes g'(0) = 0 there (a set of measure zero).
-@njit(cache=True)
+@compiled()
 def _sin_sqrt_abs_slope(t):
     if t == 0.0:
         return 0.0
@@ -61,7 +60,7 @@ def _sin_sqrt_abs_slope(t):
     return math.cos(root) * (1.0 if t > 0.0 else -1.0) / (2.0 * root)
 
 
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def eggholder_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]
@@ -100,7 +99,7 @@ def eggholder_hessian(x: np.ndarray, consts: np.ndarray) -> np.ndarray:
 
 
 # --- mccormick: sin(x + y) + (x − y)² − 1.5x + 2.5y + 1 -----------------------------------------
-@njit(OBJECTIVE_SIGNATURE, cache=True)
+@compiled(OBJECTIVE_SIGNATURE)
 def mccormick_kernel(x, consts, data, batch, loss_out, grad_out):
     for r in range(x.shape[0]):
         u = x[r, 0]
