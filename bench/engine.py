@@ -131,22 +131,24 @@ def numpy_minibatch(X, y, steps: int, batch: int) -> None:
 
 
 def torch_minibatch(torch, X, y, steps: int, batch: int) -> None:
+    """The idiomatic fast loop: index a shuffled order (a DataLoader over a TensorDataset
+    collates sample by sample and is several times slower)."""
     Xt = torch.from_numpy(X)
     yt = torch.from_numpy(y)
+    n = len(Xt)
     model = torch.nn.Linear(X.shape[1], 1).double()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=False)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(Xt, yt), batch_size=batch,
-                                         shuffle=True)
-    done = 0
-    while done < steps:
-        for Xb, yb in loader:
-            optimizer.zero_grad()
-            loss = torch.nn.functional.mse_loss(model(Xb).squeeze(1), yb)
-            loss.backward()
-            optimizer.step()
-            done += 1
-            if done >= steps:
-                break
+    generator = torch.Generator().manual_seed(0)
+    order, position = torch.randperm(n, generator=generator), 0
+    for _ in range(steps):
+        if position + batch > n:
+            order, position = torch.randperm(n, generator=generator), 0
+        index = order[position:position + batch]
+        position += batch
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(Xt[index]).squeeze(1), yt[index])
+        loss.backward()
+        optimizer.step()
 
 
 def regression(quick: bool) -> None:
