@@ -27,10 +27,14 @@ Optimizer kernel ``(params, grads, state, hyper, step, lr) -> None``
 
 from __future__ import annotations
 
+import weakref
+
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
+from numba.core.types.function_type import CompileResultWAP
+from numba.core.typing.typeof import typeof_impl
 from numba.extending import intrinsic
 from numba.np.arrayobj import populate_array
 
@@ -51,6 +55,36 @@ def compiled(*signature, **options):
     gives inf or nan, as in torch, instead of raising ZeroDivisionError). The division check
     numba inserts by default also keeps LLVM from vectorising a loop that divides."""
     return njit(*signature, cache=True, error_model="numpy", **options)
+
+
+class NativeKernel(CompileResultWAP):
+    """A compiled kernel by address, with its numba type computed once (numba would build it
+    again for every call of the loop)."""
+
+    def __init__(self, compile_result) -> None:
+        super().__init__(compile_result)
+        self.numba_type = types.FunctionType(compile_result.signature)
+
+
+@typeof_impl.register(NativeKernel)
+def _typeof_native_kernel(value: NativeKernel, context) -> types.FunctionType:
+    return value.numba_type
+
+
+_native: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def native(kernel):
+    """A compiled kernel as the loop takes it: its machine-code address, looked up once.
+
+    Handed a dispatcher, numba looks the address up again on every call of the loop (~0.2 ms
+    for the two kernels, more than a short run itself takes). Kernels compiled for a formula
+    come and go, hence the weak cache."""
+    wrapped = _native.get(kernel)
+    if wrapped is None:
+        (compiled_kernel,) = kernel.overloads.values()
+        wrapped = _native[kernel] = NativeKernel(compiled_kernel)
+    return wrapped
 
 
 @intrinsic
@@ -95,4 +129,5 @@ __all__ = [
     "Vector",
     "compiled",
     "flat",
+    "native",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.build import DEFAULT_LIMITS, DatasetLoader, Limits, PreparedRun, resolve_spec
+from engine.kernels import native
 from engine.loop import (
     ACTIVE,
     ACTIVE_RUNS,
@@ -195,9 +196,9 @@ class _GroupLoop:
         noise = self._noise(end - int(self.counters[STEP]))
         return int(
             run_segment(
-                self.objective.kernel, self.objective.consts, self.objective.data,
+                native(self.objective.kernel), self.objective.consts, self.objective.data,
                 self.all_samples, self.order, self.batch_size, self.full_batch,
-                self.runs[0].optimizer.kernel, self.hyper, self.state,
+                native(self.runs[0].optimizer.kernel), self.hyper, self.state,
                 self.params, self.grad, self.loss, self.full_grad, self.full_loss,
                 self.lr_table, self.lr, self.momentum_table, self.momentum_column,
                 self.plateau_settings, self.plateau_state,
