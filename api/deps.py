@@ -18,19 +18,21 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from DESCENT_API_
                      "(only when the server sets keys).")
 
 
-def get_app_settings(request: Request) -> Settings:
+# The dependencies are ``async`` although they never await: FastAPI runs a plain ``def``
+# dependency in the thread pool, a thread hop per dependency per request.
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> JobStore:
+async def get_store(request: Request) -> JobStore:
     return request.app.state.store
 
 
-def get_celery(request: Request) -> Celery:
+async def get_celery(request: Request) -> Celery:
     return request.app.state.celery
 
 
-def get_owner(
+async def get_owner(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:

@@ -6,6 +6,8 @@ from the environment's settings.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
 from worker.settings import Settings, get_settings
@@ -24,6 +26,15 @@ def time_limits(budget_s: float) -> tuple[float, float]:
     """
     soft = budget_s + SOFT_LIMIT_GRACE_S
     return soft, soft + HARD_LIMIT_GRACE_S
+
+
+def enqueue(celery: Celery, settings: Settings, task: str, args: list[Any], task_id: str) -> None:
+    """Queue ``task`` for the workers, with the time limits of the settings. Outcomes live in
+    the job store, so no Celery result is asked for: one would subscribe the sender to the
+    task's result channel (a round trip, and a subscription nobody ever reads)."""
+    soft, hard = time_limits(settings.job_time_limit_s)
+    celery.send_task(task, args=args, task_id=task_id, queue=settings.queue_name,
+                     soft_time_limit=soft, time_limit=hard, ignore_result=True)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -64,6 +75,9 @@ def make_celery(settings: Settings) -> Celery:
         # The Celery result is only a small summary (trajectories live in the job store); it
         # expires with the job records instead of Celery's one-day default.
         result_expires=settings.job_ttl_s,
+        # One result backend for all threads of a process (the API's request threads), not one
+        # built per thread on its first task.
+        result_backend_thread_safe=True,
         # Pool processes warm the engine's compiled kernels at start (worker_process_init);
         # give them time to load or compile before the pool declares them dead.
         worker_proc_alive_timeout=180.0,

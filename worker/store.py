@@ -10,6 +10,10 @@ Keys (all under ``descent:``):
   compress, and fixed-size rows let a ``max_points`` request fetch only the rows it shows with
   one server-side gather (``GETRANGE`` per row), so a thinned view of a million points costs
   milliseconds.
+- ``result_json:{id}`` — a hash: each trajectory column (``step``, ``params``, ``loss``,
+  ``grad_norm``, ``lr``) already written as JSON, by the worker when the job finishes. A full
+  ``GET /result`` is then a fetch and a concatenation: writing a million-point trajectory as
+  JSON takes longer (~0.4 s) than the whole request may.
 - ``jobs:{owner}`` — a sorted set of the owner's job ids by submit sequence (newest first lists,
   cursor = sequence number). Ids whose record expired are dropped lazily.
 - ``idempotency:{owner}:{key}`` — ``"<body hash> <job id>"`` for ``Idempotency-Key``.
@@ -31,11 +35,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from engine import dumps, loads
+from engine.result import TRAJECTORY_FIELDS
 
 PREFIX = "descent:"
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -57,9 +63,21 @@ if status == 'queued' or status == 'running' then
   redis.call('HSET', KEYS[1], 'worker_pid', ARGV[2], 'alive_at', ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
   local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  return {'run', tostring(attempts)}
+  local spec = redis.call('HMGET', KEYS[1], 'spec', 'time_limit_s')
+  return {'run', tostring(attempts), spec[1], spec[2]}
 end
 return {'done', status}
+"""
+
+# KEYS: job, index, counts, sequence; ARGV: ttl, job id, then the record's field/value pairs.
+# Files the job under the next sequence number in one round trip.
+_CREATE = """
+local sequence = redis.call('INCR', KEYS[4])
+redis.call('HSET', KEYS[1], 'sequence', sequence, unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], sequence, ARGV[2])
+redis.call('HINCRBY', KEYS[3], 'queued', 1)
+return sequence
 """
 
 _CANCEL = """
@@ -92,11 +110,13 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """
 
-# KEYS: job, result, counts, runtime, running; ARGV: status, finished_at, summary, error, ttl,
-# has_result ('1'/'0'), result bytes, layout, run seconds, histogram bucket field
+# KEYS: job, result, counts, runtime, running, result_json; ARGV: status, finished_at, summary,
+# error, ttl, has_result ('1'/'0'), result bytes, layout, run seconds, histogram bucket field,
+# job id, final progress ('' for none), then the JSON columns as field/value pairs
 _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
+if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'progress', ARGV[12]) end
 if status == 'succeeded' or status == 'failed' or status == 'cancelled' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'summary', ARGV[3],
            'error', ARGV[4], 'has_result', ARGV[6], 'layout', ARGV[8])
@@ -106,6 +126,8 @@ redis.call('ZREM', KEYS[5], ARGV[11])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[5])
+  redis.call('HSET', KEYS[6], unpack(ARGV, 13))
+  redis.call('EXPIRE', KEYS[6], ARGV[5])
 end
 redis.call('HINCRBYFLOAT', KEYS[4], 'sum', ARGV[9])
 redis.call('HINCRBY', KEYS[4], 'count', 1)
@@ -159,11 +181,6 @@ def pack_trajectory(trajectory: dict[str, np.ndarray]) -> tuple[bytes, dict[str,
     return rows.tobytes(), {"points": n, "dims": dims}
 
 
-def unpack_rows(data: bytes, dims: int, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
-    rows = np.frombuffer(data, dtype=row_dtype(dims))
-    return {name: np.ascontiguousarray(rows[name]) for name in ("step", *fields)}
-
-
 @dataclass
 class Progress:
     step: int
@@ -179,6 +196,7 @@ class JobStore:
         self.redis = client
         self.ttl_s = ttl_s
         self._claim = client.register_script(_CLAIM)
+        self._create = client.register_script(_CREATE)
         self._rescue = client.register_script(_RESCUE)
         self._cancel = client.register_script(_CANCEL)
         self._finish = client.register_script(_FINISH)
@@ -204,6 +222,10 @@ class JobStore:
         return f"{PREFIX}result:{job_id}"
 
     @staticmethod
+    def result_json_key(job_id: str) -> str:
+        return f"{PREFIX}result_json:{job_id}"
+
+    @staticmethod
     def index_key(owner: str) -> str:
         return f"{PREFIX}jobs:{owner}"
 
@@ -215,16 +237,14 @@ class JobStore:
         owner: str = ANONYMOUS,
         time_limit_s: float,
         idempotency: tuple[str, str] | None = None,
-    ) -> tuple[str, bool]:
-        """File a queued job; returns ``(id, created)``. With ``idempotency=(key, body_hash)``
-        a key seen before returns that job (``created`` False) or raises
-        ``IdempotencyConflict`` when the body differs."""
+    ) -> tuple[dict[str, Any], bool]:
+        """File a queued job; returns ``(job document, created)``. With
+        ``idempotency=(key, body_hash)`` a key seen before returns that job (``created`` False)
+        or raises ``IdempotencyConflict`` when the body differs."""
         job_id = uuid.uuid4().hex
-        sequence = self.redis.incr(f"{PREFIX}sequence")
         record = {
             "id": job_id, "owner": owner, "status": "queued", "created_at": now_iso(),
             "spec": dumps(spec), "attempts": 0, "time_limit_s": repr(float(time_limit_s)),
-            "sequence": sequence,
         }
         if idempotency is not None:
             key, body_hash = idempotency
@@ -234,14 +254,14 @@ class JobStore:
                 stored_hash, _, stored_id = stored.partition(" ")
                 if stored_hash != body_hash:
                     raise IdempotencyConflict(key)
-                return stored_id, False
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.job_key(job_id), mapping=record)
-        pipe.expire(self.job_key(job_id), self.ttl_s)
-        pipe.zadd(self.index_key(owner), {job_id: sequence})
-        pipe.hincrby(f"{PREFIX}status_counts", "queued", 1)
-        pipe.execute()
-        return job_id, True
+                return self.get(stored_id), False
+        self._create(
+            keys=[self.job_key(job_id), self.index_key(owner), f"{PREFIX}status_counts",
+                  f"{PREFIX}sequence"],
+            args=[self.ttl_s, job_id, *(item for pair in record.items() for item in pair)],
+        )
+        return self._document({name.encode(): value if isinstance(value, bytes)
+                               else str(value).encode() for name, value in record.items()}), True
 
     def get(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
         """The job document (SPEC.md §9); ``JobNotFound`` if unknown or another owner's."""
@@ -335,19 +355,17 @@ class JobStore:
         return outcome.decode()
 
     # --- worker side
-    def claim(self, job_id: str) -> tuple[str, int | str]:
-        """Mark the job running for this process: ('run', attempt number) or ('done', status)
-        or ('missing', 0)."""
-        action, value = self._claim(
+    def claim(self, job_id: str) -> tuple[str, Any]:
+        """Mark the job running for this process, in one round trip: ('run', (attempt number,
+        spec, time limit in seconds)), ('done', status) or ('missing', '0')."""
+        reply = self._claim(
             keys=[self.job_key(job_id), f"{PREFIX}status_counts", RUNNING_KEY],
             args=[now_iso(), os.getpid(), time.time(), job_id],
         )
-        action = action.decode()
-        return action, int(value) if action == "run" else value.decode()
-
-    def load_for_run(self, job_id: str) -> tuple[dict[str, Any], float]:
-        spec, limit = self.redis.hmget(self.job_key(job_id), ["spec", "time_limit_s"])
-        return loads(spec), float(limit)
+        action = reply[0].decode()
+        if action != "run":
+            return action, reply[1].decode()
+        return action, (int(reply[1]), loads(reply[2]), float(reply[3]))
 
     def report_progress(self, job_id: str, progress: Progress | None) -> bool:
         """Write progress (when given) and read the cancellation flag in one round trip."""
@@ -373,48 +391,68 @@ class JobStore:
         final_progress: Progress | None = None,
     ) -> bool:
         """Record the outcome (and the result, overwriting any earlier run's) atomically."""
-        data, layout = b"", {}
+        data, layout, columns = b"", {}, []
         if trajectory is not None:
             data, layout = pack_trajectory(trajectory)
             layout["epoch_loss"] = epoch_loss  # type: ignore[assignment]
+            columns = [item for name in ("step", *TRAJECTORY_FIELDS)
+                       for item in (name, dumps(trajectory[name]))]
         bucket = next((f"le_{b}" for b in RUNTIME_BUCKETS if run_seconds <= b), "le_inf")
-        if final_progress is not None:
-            self.redis.hset(self.job_key(job_id), "progress", dumps(final_progress.__dict__))
         done = self._finish(
             keys=[self.job_key(job_id), self.result_key(job_id), f"{PREFIX}status_counts",
-                  f"{PREFIX}runtime", RUNNING_KEY],
+                  f"{PREFIX}runtime", RUNNING_KEY, self.result_json_key(job_id)],
             args=[status, now_iso(), dumps(summary) if summary is not None else b"",
                   dumps(error) if error is not None else b"", self.ttl_s,
                   "1" if trajectory is not None else "0", data, dumps(layout),
-                  repr(float(run_seconds)), bucket, job_id],
+                  repr(float(run_seconds)), bucket, job_id,
+                  dumps(final_progress.__dict__) if final_progress is not None else b"",
+                  *columns],
         )
         return bool(done)
 
     # --- results
-    def result_layout(self, job_id: str, owner: str | None = None) -> dict[str, Any] | None:
-        raw = self.redis.hmget(self.job_key(job_id), ["owner", "has_result", "layout"])
-        if raw[0] is None or (owner is not None and raw[0].decode() != owner):
+    def result_record(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
+        """What ``GET /result`` needs of the job record, in one round trip: ``status``,
+        ``summary`` and ``error`` (parsed) and ``layout`` (None when there is no result)."""
+        raw = self.redis.hmget(self.job_key(job_id),
+                               ["owner", "status", "summary", "error", "has_result", "layout"])
+        stored_owner, status, summary, error, has_result, layout = raw
+        if stored_owner is None or (owner is not None and stored_owner.decode() != owner):
             raise JobNotFound(job_id)
-        return loads(raw[2]) if raw[1] == b"1" else None
+        return {
+            "status": status.decode(),
+            "summary": loads(summary) if summary else None,
+            "error": loads(error) if error else None,
+            "layout": loads(layout) if has_result == b"1" else None,
+        }
 
     def read_trajectory(
         self, job_id: str, layout: dict[str, Any], indices: np.ndarray | None,
         fields: tuple[str, ...],
-    ) -> dict[str, np.ndarray]:
-        """The rows at ``indices`` (all when None) of the stored trajectory."""
+    ) -> dict[str, Any]:
+        """The columns ``step`` and ``fields`` of the stored trajectory, at ``indices`` (all
+        when None), ready for ``engine.dumps``: whole columns come as the JSON the worker
+        wrote (``orjson.Fragment``), picked rows as arrays."""
         dims, points = int(layout["dims"]), int(layout["points"])
-        size = row_dtype(dims).itemsize
+        names = ("step", *fields)
+        if indices is None or len(indices) >= points:
+            written = self.redis.hmget(self.result_json_key(job_id), list(names))
+            if all(column is not None for column in written):
+                return {name: orjson.Fragment(column) for name, column in zip(names, written)}
+            indices = None  # a result stored before the JSON columns existed: read the rows
+        dtype = row_dtype(dims)
         key = self.result_key(job_id)
-        if indices is not None and len(indices) <= GATHER_LIMIT and len(indices) < points:
-            data = self._gather(keys=[key], args=[size, *indices.tolist()])
-            return unpack_rows(data, dims, fields)
-        data = self.redis.get(key)
-        if data is None:
-            raise JobNotFound(job_id)
-        rows = np.frombuffer(data, dtype=row_dtype(dims))
-        if indices is not None and len(indices) < points:
-            rows = rows[indices]
-        return {name: np.ascontiguousarray(rows[name]) for name in ("step", *fields)}
+        if indices is not None and len(indices) <= GATHER_LIMIT:
+            rows = np.frombuffer(self._gather(keys=[key], args=[dtype.itemsize, *indices.tolist()]),
+                                 dtype=dtype)
+        else:
+            data = self.redis.get(key)
+            if data is None:
+                raise JobNotFound(job_id)
+            rows = np.frombuffer(data, dtype=dtype)
+            if indices is not None:
+                rows = rows[indices]
+        return {name: np.ascontiguousarray(rows[name]) for name in names}
 
     # --- health and metrics
     def rescue_stale(self, stale_s: float) -> list[str]:

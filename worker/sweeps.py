@@ -341,7 +341,7 @@ def _register_task() -> None:
     from worker.datasets import stored_dataset_loader
     from worker.settings import get_settings
 
-    @app.task(name=RUN_SWEEP_CHUNK, ignore_result=False)
+    @app.task(name=RUN_SWEEP_CHUNK, ignore_result=True)
     def run_sweep_chunk(sweep_id: str, chunk: int, indices: list[int]) -> dict[str, Any]:
         """Run chunk ``chunk`` (the runs ``indices``) of sweep ``sweep_id``."""
         from worker.tasks import job_store

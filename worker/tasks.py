@@ -69,8 +69,8 @@ def execute_job(store: JobStore, job_id: str, settings: Settings) -> dict[str, A
     """Run one job to its outcome; safe to call again for the same job (redelivery)."""
     action, value = store.claim(job_id)
     if action != "run":
-        return {"id": job_id, "status": str(value) if action == "done" else "missing"}
-    attempts = int(value)
+        return {"id": job_id, "status": value if action == "done" else "missing"}
+    attempts, spec, budget_s = value
     if attempts > settings.max_attempts:
         store.finish(job_id, "failed", error={
             "type": "worker_lost",
@@ -78,7 +78,6 @@ def execute_job(store: JobStore, job_id: str, settings: Settings) -> dict[str, A
             "(killed, out of memory or over the hard time limit); not trying again",
         })
         return {"id": job_id, "status": "failed"}
-    spec, budget_s = store.load_for_run(job_id)
     started = time.perf_counter()
     limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
     monitor = JobMonitor(store, job_id, budget_s, settings.progress_interval_s)
@@ -135,7 +134,7 @@ def execute_job(store: JobStore, job_id: str, settings: Settings) -> dict[str, A
             "steps": result.steps}
 
 
-@app.task(name="descent.run_job", ignore_result=False)
+@app.task(name="descent.run_job", ignore_result=True)
 def run_job(job_id: str) -> dict[str, Any]:
     """Run the job ``job_id`` (its record holds the spec); returns a small summary."""
     return execute_job(job_store(), job_id, get_settings())

@@ -16,7 +16,7 @@ from api.responses import JSONResponse
 from api.schemas import JobDocument, JobList, Problem
 from engine import JobSpec, Limits, dumps, resolve_spec
 from engine.result import TRAJECTORY_FIELDS, shrink_indices
-from worker.app import time_limits
+from worker.app import enqueue
 from worker.datasets import DatasetStore
 from worker.store import FINISHED, STATUSES, IdempotencyConflict, JobNotFound
 
@@ -78,24 +78,22 @@ def submit_job(
         body_hash = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
         idempotency = (idempotency_key, body_hash)
     try:
-        job_id, created = store.create(prepared.spec, owner=owner,
-                                       time_limit_s=settings.job_time_limit_s,
-                                       idempotency=idempotency)
+        document, created = store.create(prepared.spec, owner=owner,
+                                          time_limit_s=settings.job_time_limit_s,
+                                          idempotency=idempotency)
     except IdempotencyConflict:
         raise ApiError(422, [{
             "loc": ["header", "Idempotency-Key"], "type": "value_error",
             "msg": "this Idempotency-Key was already used with a different body",
         }]) from None
+    job_id = document["id"]
     if created:
-        soft, hard = time_limits(settings.job_time_limit_s)
         try:
-            celery.send_task(RUN_JOB, args=[job_id], task_id=job_id, queue=settings.queue_name,
-                             soft_time_limit=soft, time_limit=hard)
+            enqueue(celery, settings, RUN_JOB, [job_id], job_id)
         except Exception:
             store.finish(job_id, "failed", error={
                 "type": "queue_unreachable", "message": "the job could not be queued"})
             raise
-    document = store.get(job_id)
     return JSONResponse(document, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
 
 
@@ -159,11 +157,14 @@ def get_result(
                                   "msg": f"unknown field(s) {', '.join(unknown)}; choose from "
                                   f"{', '.join(TRAJECTORY_FIELDS)}"}])
         chosen = tuple(name for name in TRAJECTORY_FIELDS if name in names)
-    job = _get(store, job_id, owner)
+    try:
+        job = store.result_record(job_id, owner)
+    except JobNotFound:
+        raise _not_found(job_id) from None
     if job["status"] not in FINISHED:
         raise ApiError(409, f"job {job_id} is {job['status']}; the result is ready when it "
                        "finishes")
-    layout = store.result_layout(job_id, owner)
+    layout = job["layout"]
     if layout is None:
         reason = (job["error"] or {}).get("message") or "it was cancelled before it ran"
         raise ApiError(409, f"job {job_id} is {job['status']} without a result: {reason}")

@@ -20,7 +20,7 @@ from api.responses import JSONResponse
 from api.schemas import Problem
 from engine import Limits, dumps
 from engine.sweep import prepare_sweep, split_groups
-from worker.app import time_limits
+from worker.app import enqueue
 from worker.datasets import DatasetStore
 from worker.store import FINISHED
 from worker.sweeps import RUN_SWEEP_CHUNK, SweepNotFound, SweepStore
@@ -109,13 +109,11 @@ def submit_sweep(request_body: Annotated[SweepRequest, Body()], store: Store,
     sweeps = _sweeps(store, settings)
     sweep_id = sweeps.create(body, owner=owner, runs_total=prepared.runs_total,
                              tasks_total=len(chunks), time_limit_s=settings.job_time_limit_s)
-    soft, hard = time_limits(settings.job_time_limit_s)
     try:
         for number, chunk in enumerate(chunks):
             indices = [prepared.indices[k] for k in chunk]
-            celery.send_task(RUN_SWEEP_CHUNK, args=[sweep_id, number, indices],
-                             task_id=f"{sweep_id}-{number}", queue=settings.queue_name,
-                             soft_time_limit=soft, time_limit=hard)
+            enqueue(celery, settings, RUN_SWEEP_CHUNK, [sweep_id, number, indices],
+                    f"{sweep_id}-{number}")
     except Exception:
         sweeps.cancel(sweep_id)
         raise

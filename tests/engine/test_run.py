@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine import SpecErrors, dumps, loads, resolve_spec, run_group, run_spec
+from engine.errors import SpecError
 
 LINEAR = {
     "function": "linear_regression",
@@ -214,3 +215,9 @@ def test_missing_function_is_an_error():
     with pytest.raises(SpecErrors) as caught:
         resolve_spec({})
     assert [e.field for e in caught.value.errors] == ["function"]
+
+
+def test_error_locations_turn_only_ascii_digits_into_indices():
+    errors = SpecErrors([SpecError("grid.²", "bad"), SpecError("overrides.3.x", "bad")])
+    assert [entry["loc"] for entry in errors.to_detail(("body",))] == [
+        ["body", "grid", "²"], ["body", "overrides", 3, "x"]]

@@ -19,9 +19,9 @@ def resolved(body: dict = SPEC) -> dict:
 
 
 def new_job(store: JobStore, owner: str = "test-owner", **kwargs: object) -> str:
-    job_id, created = store.create(resolved(), owner=owner, time_limit_s=60, **kwargs)
-    assert created
-    return job_id
+    document, created = store.create(resolved(), owner=owner, time_limit_s=60, **kwargs)
+    assert created and document == store.get(document["id"])
+    return document["id"]
 
 
 def test_a_new_job_is_queued_with_its_spec_and_timestamps(store: JobStore) -> None:
@@ -32,7 +32,7 @@ def test_a_new_job_is_queued_with_its_spec_and_timestamps(store: JobStore) -> No
     assert job["progress"] == {"step": 0, "total_steps": 300, "fraction": 0.0, "loss": None}
 
 
-@pytest.mark.parametrize("reader", ["get", "cancel", "result_layout"])
+@pytest.mark.parametrize("reader", ["get", "cancel", "result_record"])
 def test_unknown_ids_and_other_owners_jobs_are_not_found(store: JobStore, reader: str) -> None:
     job_id = new_job(store, owner="alice")
     for job, owner in (("no-such-job", "alice"), (job_id, "bob")):
@@ -49,14 +49,19 @@ def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore) ->
     job = store.get(job_id)
     assert job["summary"]["final"]["loss"] == expected.final["loss"]
     assert job["attempts"] == 1 and job["progress"]["fraction"] == 1.0
-    layout = store.result_layout(job_id)
-    trajectory = store.read_trajectory(job_id, layout, None, ("params", "loss", "grad_norm", "lr"))
-    for name, column in expected.trajectory.items():
-        np.testing.assert_array_equal(trajectory[name], column)
+    layout = store.result_record(job_id)["layout"]
+    fields = ("params", "loss", "grad_norm", "lr")
+    whole = engine.loads(engine.dumps(store.read_trajectory(job_id, layout, None, fields)))
+    assert whole == engine.loads(engine.dumps(expected.trajectory))
     picks = np.array([0, 7, 150, 300])
     thinned = store.read_trajectory(job_id, layout, picks, ("loss",))
     assert set(thinned) == {"step", "loss"}
     np.testing.assert_array_equal(thinned["loss"], expected.trajectory["loss"][picks])
+    # a result stored before the JSON columns existed is read from its rows
+    store.redis.delete(store.result_json_key(job_id))
+    rows = store.read_trajectory(job_id, layout, None, fields)
+    for name, column in expected.trajectory.items():
+        np.testing.assert_array_equal(rows[name], column)
 
 
 def test_cancelling_a_queued_job_means_it_never_runs(store: JobStore) -> None:
@@ -65,7 +70,7 @@ def test_cancelling_a_queued_job_means_it_never_runs(store: JobStore) -> None:
     assert execute_job(store, job_id, Settings())["status"] == "cancelled"
     job = store.get(job_id)
     assert job["status"] == "cancelled" and job["started_at"] is None
-    assert store.result_layout(job_id) is None
+    assert store.result_record(job_id)["layout"] is None
     assert store.cancel(job_id) == "cancelled"
 
 
@@ -83,13 +88,13 @@ def test_idempotency_key_same_body_same_job_other_body_conflict(store: JobStore)
     first = new_job(store, idempotency=("key-1", "hash-a"))
     again, created = store.create(resolved(), owner="test-owner", time_limit_s=60,
                                   idempotency=("key-1", "hash-a"))
-    assert (again, created) == (first, False)
+    assert (again["id"], created) == (first, False)
     with pytest.raises(IdempotencyConflict):
         store.create(resolved(), owner="test-owner", time_limit_s=60,
                      idempotency=("key-1", "hash-b"))
     other_owner, created = store.create(resolved(), owner="someone-else", time_limit_s=60,
                                         idempotency=("key-1", "hash-b"))
-    assert created and other_owner != first
+    assert created and other_owner["id"] != first
 
 
 def test_lists_are_newest_first_filtered_and_paginated(store: JobStore) -> None:
