@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import redis.asyncio
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -95,6 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = JobStore.from_url(settings.redis_url, settings.job_ttl_s, retries=0)
+    # For waits that hold no thread (GET /result?wait=); connects on first use.
+    app.state.async_redis = redis.asyncio.Redis.from_url(settings.redis_url,
+                                                         socket_connect_timeout=2)
     app.state.celery = make_celery(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,

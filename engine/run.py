@@ -233,8 +233,8 @@ class _GroupLoop:
                 chunk = max(16, chunk // 2)
             if status == EPOCH_ENDED and self.shuffle:
                 self.order = self.rng.permutation(self.n_samples).astype(np.int64)
-            if status == ALL_STOPPED:
-                break
+            if status == ALL_STOPPED or self.counters[STEP] >= self.max_steps:
+                break  # done: nothing left to report or cancel (a job's outcome says the rest)
             if callback is not None and not callback(self._progress(started)):
                 cancelled = True
                 break

@@ -18,6 +18,8 @@ Keys (all under ``descent:``):
   cursor = sequence number). Ids whose record expired are dropped lazily.
 - ``idempotency:{owner}:{key}`` — ``"<body hash> <job id>"`` for ``Idempotency-Key``.
 - ``status_counts``, ``runtime`` — hashes behind ``/metrics``.
+- ``finished:{id}`` — a pub/sub channel: the job's final status is published there when it
+  ends, for ``GET /result?wait=`` (a client waits in one request instead of polling).
 - ``workers`` — a sorted set of worker heartbeats, for ``/readyz``.
 
 Finished jobs and results expire after ``job_ttl_s``. State transitions are Lua scripts, so the
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 import orjson
 import redis
+import redis.asyncio
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -88,6 +91,7 @@ if status == 'queued' then
   redis.call('HINCRBY', KEYS[2], 'queued', -1)
   redis.call('HINCRBY', KEYS[2], 'cancelled', 1)
   redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('PUBLISH', KEYS[3], 'cancelled')
   return 'cancelled_now'
 end
 if status == 'running' then
@@ -110,7 +114,7 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """
 
-# KEYS: job, result, counts, runtime, running, result_json; ARGV: status, finished_at, summary,
+# KEYS: job, result, counts, runtime, running, result_json, finished channel; ARGV: status, finished_at, summary,
 # error, ttl, has_result ('1'/'0'), result bytes, layout, run seconds, histogram bucket field,
 # job id, final progress ('' for none), then the JSON columns as field/value pairs
 _FINISH = """
@@ -129,6 +133,7 @@ if ARGV[6] == '1' then
   redis.call('HSET', KEYS[6], unpack(ARGV, 13))
   redis.call('EXPIRE', KEYS[6], ARGV[5])
 end
+redis.call('PUBLISH', KEYS[7], ARGV[1])
 redis.call('HINCRBYFLOAT', KEYS[4], 'sum', ARGV[9])
 redis.call('HINCRBY', KEYS[4], 'count', 1)
 redis.call('HINCRBY', KEYS[4], ARGV[10], 1)
@@ -161,6 +166,28 @@ def now_iso() -> str:
 def owner_of(api_key: str | None) -> str:
     """Jobs are filed under a hash of the key that made them, never the key itself."""
     return ANONYMOUS if not api_key else hashlib.sha256(api_key.encode()).hexdigest()[:24]
+
+
+def finished_channel(job_id: str) -> str:
+    """The pub/sub channel on which a job's end (its final status) is announced."""
+    return f"{PREFIX}finished:{job_id}"
+
+
+async def wait_until_finished(client: redis.asyncio.Redis, job_id: str, owner: str | None,
+                              timeout_s: float) -> None:
+    """Return when the job has finished, or after ``timeout_s``; at once for a finished, unknown
+    or other owner's job. Subscribes before it reads the status, so an end announced in between
+    is not missed. Async: a waiting client holds no thread."""
+    async with client.pubsub() as pubsub:
+        await pubsub.subscribe(finished_channel(job_id))
+        stored_owner, status = await client.hmget(JobStore.job_key(job_id), ["owner", "status"])
+        if (stored_owner is None or (owner is not None and stored_owner.decode() != owner)
+                or status.decode() in FINISHED):
+            return
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            if await pubsub.get_message(ignore_subscribe_messages=True, timeout=left):
+                return
 
 
 def row_dtype(dims: int) -> np.dtype:
@@ -348,7 +375,8 @@ class JobStore:
         stops at its next progress check) or the finished status (nothing to cancel)."""
         self.get(job_id, owner)  # 404 first, for unknown ids and other owners
         outcome = self._cancel(
-            keys=[self.job_key(job_id), f"{PREFIX}status_counts"], args=[now_iso(), self.ttl_s]
+            keys=[self.job_key(job_id), f"{PREFIX}status_counts", finished_channel(job_id)],
+            args=[now_iso(), self.ttl_s],
         )
         if outcome == b"missing":
             raise JobNotFound(job_id)
@@ -400,7 +428,8 @@ class JobStore:
         bucket = next((f"le_{b}" for b in RUNTIME_BUCKETS if run_seconds <= b), "le_inf")
         done = self._finish(
             keys=[self.job_key(job_id), self.result_key(job_id), f"{PREFIX}status_counts",
-                  f"{PREFIX}runtime", RUNNING_KEY, self.result_json_key(job_id)],
+                  f"{PREFIX}runtime", RUNNING_KEY, self.result_json_key(job_id),
+                  finished_channel(job_id)],
             args=[status, now_iso(), dumps(summary) if summary is not None else b"",
                   dumps(error) if error is not None else b"", self.ttl_s,
                   "1" if trajectory is not None else "0", data, dumps(layout),

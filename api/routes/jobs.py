@@ -18,11 +18,18 @@ from engine import JobSpec, Limits, dumps, resolve_spec
 from engine.result import TRAJECTORY_FIELDS, shrink_indices
 from worker.app import enqueue
 from worker.datasets import DatasetStore
-from worker.store import FINISHED, STATUSES, IdempotencyConflict, JobNotFound
+from worker.store import (
+    FINISHED,
+    STATUSES,
+    IdempotencyConflict,
+    JobNotFound,
+    wait_until_finished,
+)
 
 log = logging.getLogger("descent.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 RUN_JOB = "descent.run_job"
+MAX_WAIT_S = 60.0
 
 _errors = {404: {"model": Problem, "description": "No such job (or not yours)."},
            401: {"model": Problem, "description": "API key missing or wrong."}}
@@ -135,14 +142,17 @@ def get_job(job_id: str, store: Store, owner: Owner) -> Response:
         **_errors},
     summary="The result of a finished job",
 )
-def get_result(
-    job_id: str, store: Store, owner: Owner, settings: AppSettings,
+async def get_result(
+    job_id: str, request: Request, store: Store, owner: Owner, settings: AppSettings,
     max_points: Annotated[int | None, Query(ge=2, description="At most this many points, "
                                             "evenly spaced; first and last kept.")] = None,
     every: Annotated[int | None, Query(ge=1, description="Every k-th point (last kept).")] = None,
     fields: Annotated[str | None, Query(description="Trajectory columns to include, comma-"
                                         "separated, from params,loss,grad_norm,lr.",
                                         examples=["params,loss"])] = None,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for a "
+                                 "queued or running job to finish before answering 409: one "
+                                 "request instead of a polling loop.")] = 0,
 ) -> Response:
     if max_points is not None and max_points > settings.max_result_points:
         raise ApiError(422, [{"loc": ["query", "max_points"], "type": "value_error",
@@ -157,6 +167,14 @@ def get_result(
                                   "msg": f"unknown field(s) {', '.join(unknown)}; choose from "
                                   f"{', '.join(TRAJECTORY_FIELDS)}"}])
         chosen = tuple(name for name in TRAJECTORY_FIELDS if name in names)
+    if wait:
+        await wait_until_finished(request.app.state.async_redis, job_id, owner, wait)
+    return await anyio.to_thread.run_sync(_result_response, store, job_id, owner, chosen,
+                                          max_points, every)
+
+
+def _result_response(store: Any, job_id: str, owner: str, chosen: tuple[str, ...],
+                     max_points: int | None, every: int | None) -> Response:
     try:
         job = store.result_record(job_id, owner)
     except JobNotFound:

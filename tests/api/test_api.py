@@ -3,7 +3,9 @@ real Celery worker of the session: every status code, keys, CORS, limits, the ca
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -107,6 +109,31 @@ def test_result_is_409_while_running_and_cancel_stops_within_a_second(
     assert result["stop_reason"] == "cancelled" and 0 < result["steps"] < 10_000_000
     assert result["trajectory"]["step"][-1] == result["steps"]
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 409
+
+
+def test_result_can_wait_for_the_job_to_finish(client: TestClient) -> None:
+    job_id = client.post("/v1/jobs", json=SPEC).json()["id"]
+    waited = client.get(f"/v1/jobs/{job_id}/result", params={"wait": 30, "max_points": 5})
+    assert waited.status_code == 200 and len(waited.json()["trajectory"]["step"]) == 5
+    started = time.monotonic()
+    assert client.get("/v1/jobs/no-such-job/result", params={"wait": 30}).status_code == 404
+    assert time.monotonic() - started < 5
+
+
+def test_a_wait_ends_at_its_timeout_or_when_the_job_is_cancelled(client: TestClient) -> None:
+    job_id = client.post("/v1/jobs", json=LONG).json()["id"]
+    started = time.monotonic()
+    early = client.get(f"/v1/jobs/{job_id}/result", params={"wait": 0.5})
+    assert early.status_code == 409 and 0.5 <= time.monotonic() - started < 10
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(client.get, f"/v1/jobs/{job_id}/result", params={"wait": 60})
+        wait_job(client, job_id, statuses=("running",))
+        time.sleep(0.3)
+        started = time.monotonic()
+        client.delete(f"/v1/jobs/{job_id}")
+        result = waiting.result(timeout=30)
+    assert result.status_code == 200 and result.json()["stop_reason"] == "cancelled"
+    assert time.monotonic() - started < 5
 
 
 def test_idempotency_key(client: TestClient) -> None:
