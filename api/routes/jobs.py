@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from api.deps import AppSettings, CeleryClient, Owner, Store
 from api.errors import ApiError
@@ -18,13 +20,7 @@ from engine import JobSpec, Limits, dumps, resolve_spec
 from engine.result import TRAJECTORY_FIELDS, shrink_indices
 from worker.app import enqueue
 from worker.datasets import DatasetStore
-from worker.store import (
-    FINISHED,
-    STATUSES,
-    IdempotencyConflict,
-    JobNotFound,
-    wait_until_finished,
-)
+from worker.store import FINISHED, STATUSES, IdempotencyConflict, JobNotFound
 
 log = logging.getLogger("descent.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -168,7 +164,7 @@ async def get_result(
                                   f"{', '.join(TRAJECTORY_FIELDS)}"}])
         chosen = tuple(name for name in TRAJECTORY_FIELDS if name in names)
     if wait:
-        await wait_until_finished(request.app.state.async_redis, job_id, owner, wait)
+        await request.app.state.job_end_watcher.wait(job_id, owner, wait)
     return await anyio.to_thread.run_sync(_result_response, store, job_id, owner, chosen,
                                           max_points, every)
 
@@ -190,14 +186,32 @@ def _result_response(store: Any, job_id: str, owner: str, chosen: tuple[str, ...
     indices = None
     if max_points is not None or every is not None:
         indices = shrink_indices(points, max_points=max_points, every=every)
+        if len(indices) == points:
+            indices = None
+    summary, epoch_loss = job["summary"] or {}, layout.get("epoch_loss")
+    names = ("step", *chosen)
+    columns = store.written_columns(job_id, names) if indices is None else None
+    if columns is not None:
+        return StreamingResponse(_streamed_document(summary, zip(names, columns), epoch_loss),
+                                 media_type="application/json")
     try:
         trajectory = store.read_trajectory(job_id, layout, indices, chosen)
     except JobNotFound:
         raise _not_found(job_id) from None
-    document = dict(job["summary"] or {})
-    document["trajectory"] = trajectory
-    document["epoch_loss"] = layout.get("epoch_loss")
-    return Response(dumps(document), media_type="application/json")
+    return Response(dumps({**summary, "trajectory": trajectory, "epoch_loss": epoch_loss}),
+                    media_type="application/json")
+
+
+def _streamed_document(summary: dict[str, Any], columns: Iterator[tuple[str, bytes]],
+                       epoch_loss: Any) -> Iterator[bytes]:
+    """``{**summary, "trajectory": {name: column, ...}, "epoch_loss": ...}`` written from the
+    columns' stored JSON, in pieces: nothing is parsed again or copied into one buffer."""
+    head = dumps(summary)[:-1]
+    yield head + (b"," if len(head) > 1 else b"") + b'"trajectory":{'
+    for position, (name, column) in enumerate(columns):
+        yield (b"," if position else b"") + dumps(name) + b":"
+        yield column
+    yield b'},"epoch_loss":' + dumps(epoch_loss) + b"}"
 
 
 @router.delete(

@@ -44,9 +44,8 @@ def test_submit_answers_202_with_location_and_the_result_equals_the_engines(
     assert done["status"] == "succeeded" and done["started_at"] and done["finished_at"]
     result = client.get(f"/v1/jobs/{job['id']}/result").json()
     expected = engine.loads(engine.dumps(engine.run_spec(SPEC).to_document()))
-    for name in ("step", "params", "loss", "grad_norm", "lr"):
-        assert result["trajectory"][name] == expected["trajectory"][name]
-    assert result["final"] == expected["final"] and result["stop_reason"] == "max_steps"
+    assert result.pop("elapsed_s") > 0 and expected.pop("elapsed_s") > 0
+    assert result == expected and result["stop_reason"] == "max_steps"
 
 
 def test_result_shrinks_with_max_points_every_and_fields(client: TestClient) -> None:
