@@ -159,22 +159,27 @@ def regression(quick: bool) -> None:
             "optimizer": "momentum", "learning_rate": 0.01, "batching": "minibatch",
             "batch_size": batch, "max_steps": steps, "record_every": steps}
     prepared = resolve_spec(spec, load_dataset=lambda _: (X, y))
-    run_group([prepared])
-    engine = best_of(3, lambda: run_group([prepared])) / steps
-    # recording is every `steps`, so two full evaluations are included: subtract them
+    result = run_group([prepared])[0]
+    total = best_of(3, lambda: run_group([prepared])) / steps
+    # The result document asks for full-data passes the loops below do not make: the loss at
+    # each recorded point and at each epoch's end. A full-batch step is one such pass.
     full = resolve_spec({**spec, "batching": "full", "max_steps": 20, "record_every": 20},
                         load_dataset=lambda _: (X, y))
     full_step = best_of(3, lambda: run_group([full])) / 20
+    passes = len(result.trajectory["step"]) + len(result.epoch_loss)
+    engine = total - passes * full_step / steps
     read_once = best_of(5, lambda: X.sum())
     plain = best_of(3, lambda: numpy_minibatch(X, y, steps, batch)) / steps
     print(f"linear regression N={n} d={d}: mini-batch {batch}, SGD momentum 0.9")
-    print(f"  engine        {engine * 1e6:10.1f} us/step (incl. 2 full-loss records over {steps} steps)")
-    print(f"  numpy loop    {plain * 1e6:10.1f} us/step   engine is {plain / engine:6.2f}x faster")
+    print(f"  engine        {total * 1e6:10.1f} us/step with its {passes} full-data loss passes "
+          f"(records, epoch ends); {engine * 1e6:.1f} us/step without them")
+    print(f"  numpy loop    {plain * 1e6:10.1f} us/step   engine is {plain / engine:6.2f}x faster "
+          f"({plain / total:.2f}x with the passes)")
     torch = torch_or_none()
     if torch is not None:
         reference = best_of(3, lambda: torch_minibatch(torch, X, y, steps, batch)) / steps
         print(f"  torch         {reference * 1e6:10.1f} us/step   engine is {reference / engine:6.2f}x"
-              " faster (target >= 3.5x)")
+              f" faster ({reference / total:.2f}x with the passes; target >= 3.5x)")
     print(f"  full batch    {full_step * 1e3:10.2f} ms/step; reading X once takes "
           f"{read_once * 1e3:.2f} ms: ratio {full_step / read_once:.2f} (target <= 2)")
 
