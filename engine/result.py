@@ -20,6 +20,15 @@ STOP_REASONS = ("running", "max_steps", "max_epochs", "grad_tol", "target_loss",
 TRAJECTORY_FIELDS = ("params", "loss", "grad_norm", "lr")
 
 
+def _appended(records: np.ndarray, last: Any) -> np.ndarray:
+    """``records`` and one more row, ``last`` (``np.append`` and ``np.vstack`` cost several
+    times more, which a sweep pays for every run)."""
+    out = np.empty((len(records) + 1, *records.shape[1:]), dtype=records.dtype)
+    out[:-1] = records
+    out[-1] = last
+    return out
+
+
 @dataclass
 class RunResult:
     """One run's outcome. ``trajectory`` columns: step (int), params (n, d), loss, grad_norm, lr."""
@@ -58,11 +67,11 @@ class RunResult:
         """Assemble from the loop's record arrays: the grid points before the stop, then the
         final point (always kept, SPEC.md §8)."""
         trajectory = {
-            "step": np.append(record_step, steps),
-            "params": np.vstack([record_params, final_params[None, :]]),
-            "loss": np.append(record_loss, final_loss),
-            "grad_norm": np.append(record_grad_norm, final_grad_norm),
-            "lr": np.append(record_lr, final_lr),
+            "step": _appended(record_step, steps),
+            "params": _appended(record_params, final_params),
+            "loss": _appended(record_loss, final_loss),
+            "grad_norm": _appended(record_grad_norm, final_grad_norm),
+            "lr": _appended(record_lr, final_lr),
         }
         return cls(
             stop_reason=STOP_REASONS[stop_code],
