@@ -110,58 +110,60 @@ def _shared_row(hyper) -> bool:
 
 
 @compiled(inline="always")
-def _adam_rows(params, grads, state, lr, first, stop, dims, beta1, beta2, eps, weight_decay,
-               amsgrad, decoupled, bias_correction1, bias_correction2_sqrt):
-    """Adam's update of runs ``first``..``stop - 1``, which share these hyperparameters.
+def _adam_rows(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, hyper, lr, first, stop,
+               dims, decoupled, bias_correction1, bias_correction2_sqrt):
+    """Adam's update of runs ``first``..``stop - 1``, with the hyperparameters of ``first``.
 
-    Indexed on flat views of those rows, with ``dims`` a compile-time constant where the caller
-    can make it one: LLVM then sees a loop from 0 over unit-stride rows and vectorises it."""
-    flat_params = flat(params[first:stop])
-    flat_grads = flat(grads[first:stop])
-    exp_avg = flat(state[0, first:stop])
-    exp_avg_sq = flat(state[1, first:stop])
-    max_exp_avg_sq = flat(state[2, first:stop])
-    lr = lr[first:stop]
+    The arrays are flat views (``flat``) and ``dims`` a compile-time constant where the caller
+    can make it one: with ``first`` the constant 0 too, LLVM sees unit-stride rows and
+    vectorises the loop over runs."""
+    beta1 = hyper[first, 0]
+    beta2 = hyper[first, 1]
+    eps = hyper[first, 2]
+    weight_decay = hyper[first, 3]
+    amsgrad = hyper[first, 4] != 0.0
     weight1 = 1.0 - beta1
     weight2 = 1.0 - beta2
-    for r in range(stop - first):
+    for r in range(first, stop):
         lr_r = lr[r]
         neg_step_size = -(lr_r / bias_correction1)
         for i in range(dims):
             k = r * dims + i
-            _, p, m, v = _decay_and_moments(flat_grads[k], flat_params[k], exp_avg[k],
-                                            exp_avg_sq[k], weight_decay, decoupled, lr_r,
-                                            weight1, beta2, weight2)
+            _, p, m, v = _decay_and_moments(grads[k], params[k], exp_avg[k], exp_avg_sq[k],
+                                            weight_decay, decoupled, lr_r, weight1, beta2,
+                                            weight2)
             exp_avg[k] = m
             exp_avg_sq[k] = v
             if amsgrad:
                 v = _maximum(max_exp_avg_sq[k], v)
                 max_exp_avg_sq[k] = v
             denom = math.sqrt(v) / bias_correction2_sqrt + eps
-            flat_params[k] = p + neg_step_size * m / denom
+            params[k] = p + neg_step_size * m / denom
 
 
 @compiled(inline="always")
 def _adam_core(params, grads, state, hyper, step, lr, decoupled):
     t = float(step)
     n_runs, dims = params.shape
-    # Runs that share their hyperparameters are updated as one block, otherwise one by one.
-    block = n_runs if _shared_row(hyper) else 1
-    for first in range(0, n_runs, block):
-        stop = first + block
-        beta1 = hyper[first, 0]
-        beta2 = hyper[first, 1]
-        eps = hyper[first, 2]
-        weight_decay = hyper[first, 3]
-        amsgrad = hyper[first, 4] != 0.0
-        bias_correction1 = 1.0 - beta1**t
-        bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
-        if dims == 2:
-            _adam_rows(params, grads, state, lr, first, stop, 2, beta1, beta2, eps, weight_decay,
-                       amsgrad, decoupled, bias_correction1, bias_correction2_sqrt)
+    flat_params, flat_grads = flat(params), flat(grads)
+    exp_avg, exp_avg_sq, max_exp_avg_sq = flat(state[0]), flat(state[1]), flat(state[2])
+    bias_correction1 = 1.0 - hyper[0, 0] ** t
+    bias_correction2_sqrt = (1.0 - hyper[0, 1] ** t) ** 0.5
+    if _shared_row(hyper):
+        if dims == 2:  # all runs as one block, from the constant 0, 2 wide: vectorised
+            _adam_rows(flat_params, flat_grads, exp_avg, exp_avg_sq, max_exp_avg_sq, hyper, lr,
+                       0, n_runs, 2, decoupled, bias_correction1, bias_correction2_sqrt)
         else:
-            _adam_rows(params, grads, state, lr, first, stop, dims, beta1, beta2, eps,
-                       weight_decay, amsgrad, decoupled, bias_correction1, bias_correction2_sqrt)
+            _adam_rows(flat_params, flat_grads, exp_avg, exp_avg_sq, max_exp_avg_sq, hyper, lr,
+                       0, n_runs, dims, decoupled, bias_correction1, bias_correction2_sqrt)
+        return
+    for r in range(n_runs):  # one by one; the bias corrections (three pow()) change with betas
+        if r > 0 and hyper[r, 0] != hyper[r - 1, 0]:
+            bias_correction1 = 1.0 - hyper[r, 0] ** t
+        if r > 0 and hyper[r, 1] != hyper[r - 1, 1]:
+            bias_correction2_sqrt = (1.0 - hyper[r, 1] ** t) ** 0.5
+        _adam_rows(flat_params, flat_grads, exp_avg, exp_avg_sq, max_exp_avg_sq, hyper, lr,
+                   r, r + 1, dims, decoupled, bias_correction1, bias_correction2_sqrt)
 
 
 @compiled(OPTIMIZER_SIGNATURE)
