@@ -36,6 +36,7 @@ from engine.sweep import (
     run_entry,
     sweep_summary,
 )
+from worker.monitor import RunMonitor
 from worker.settings import Settings
 from worker.store import FINISHED, PREFIX, now_iso, pack_trajectory, row_dtype
 
@@ -269,28 +270,17 @@ class SweepStore:
         return final.decode()
 
 
-class SweepMonitor:
-    """The run loop's callback for a chunk: progress, cancellation and the time budget."""
+class SweepMonitor(RunMonitor):
+    """A chunk's monitor: the chunk's share of the sweep's progress, its cancellation flag."""
 
     def __init__(self, store: SweepStore, sweep_id: str, chunk: int, runs: int, budget_s: float,
                  interval_s: float) -> None:
+        super().__init__(budget_s, interval_s)
         self.store, self.sweep_id, self.chunk, self.runs = store, sweep_id, chunk, runs
-        self.budget_s, self.interval_s = budget_s, interval_s
-        self.started = self.last_write = time.monotonic()
-        self.over_budget = False
 
-    def __call__(self, progress: Any) -> bool:
-        now = time.monotonic()
-        worth = None
-        if now - self.last_write >= self.interval_s:
-            self.last_write = now
-            worth = progress.fraction * self.runs
-        if self.store.report(self.sweep_id, self.chunk, worth):
-            return False
-        if now - self.started > self.budget_s:
-            self.over_budget = True
-            return False
-        return True
+    def report(self, progress: Any | None) -> bool:
+        worth = None if progress is None else progress.fraction * self.runs
+        return self.store.report(self.sweep_id, self.chunk, worth)
 
 
 def execute_chunk(store: SweepStore, sweep_id: str, chunk: int, indices: list[int],

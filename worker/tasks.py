@@ -1,10 +1,11 @@
 """``run_job``: the one Celery task. Thin and idempotent — claim the job record, run the engine,
 write the outcome under the job's own keys (overwriting any earlier attempt's).
 
-The engine's progress callback (``JobMonitor``) is the only hook into a running job: it writes
-progress at most every ``progress_interval_s``, sees the cancellation flag within one callback
-period (~0.1 s), and enforces the job's run-time budget cooperatively, so a job over its budget
-keeps its partial trajectory and fails with a clear reason.
+The engine's progress callback (``JobMonitor``, a ``worker.monitor.RunMonitor``) is the only
+hook into a running job: it writes progress at most every ``progress_interval_s``, sees the
+cancellation flag within one callback period (~0.1 s), and enforces the job's run-time budget
+cooperatively, so a job over its budget keeps its partial trajectory and fails with a clear
+reason.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from engine import Limits, SpecErrors, dumps, loads, resolve_spec, run_group, run_spec
 from worker.app import app
 from worker.datasets import stored_dataset_loader
+from worker.monitor import RunMonitor
 from worker.settings import Settings, get_settings
 from worker.store import JobStore, Progress
 
@@ -39,30 +41,16 @@ def job_store() -> JobStore:
     return _store
 
 
-class JobMonitor:
-    """The run loop's callback: progress writes, cancellation, the run-time budget."""
+class JobMonitor(RunMonitor):
+    """A job's monitor: progress and the cancellation flag in the job's record."""
 
     def __init__(self, store: JobStore, job_id: str, budget_s: float, interval_s: float) -> None:
+        super().__init__(budget_s, interval_s)
         self.store, self.job_id = store, job_id
-        self.budget_s, self.interval_s = budget_s, interval_s
-        self.started = time.monotonic()
-        self.last_write = self.started
-        self.cancelled = False
-        self.over_budget = False
 
-    def __call__(self, progress: Any) -> bool:
-        now = time.monotonic()
-        report = None
-        if now - self.last_write >= self.interval_s:
-            self.last_write = now
-            report = Progress(progress.step, progress.total_steps, progress.fraction, progress.loss)
-        if self.store.report_progress(self.job_id, report):
-            self.cancelled = True
-            return False
-        if now - self.started > self.budget_s:
-            self.over_budget = True
-            return False
-        return True
+    def report(self, progress: Any | None) -> bool:
+        return self.store.report_progress(self.job_id, None if progress is None else Progress(
+            progress.step, progress.total_steps, progress.fraction, progress.loss))
 
 
 def execute_job(store: JobStore, job_id: str, settings: Settings) -> dict[str, Any]:
