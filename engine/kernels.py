@@ -77,7 +77,7 @@ _native: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def native(kernel):
     """A compiled kernel as the loop takes it: its machine-code address, looked up once.
 
-    Handed a dispatcher, numba looks the address up again on every call of the loop (~0.2 ms
+    Handed a dispatcher, numba looks the address up again on every call of the loop (~0.5 ms
     for the two kernels, more than a short run itself takes). Kernels compiled for a formula
     come and go, hence the weak cache."""
     wrapped = _native.get(kernel)

@@ -12,8 +12,8 @@ Keys (all under ``descent:``):
   milliseconds.
 - ``result_json:{id}`` — a hash: each trajectory column (``step``, ``params``, ``loss``,
   ``grad_norm``, ``lr``) already written as JSON, by the worker when the job finishes. A full
-  ``GET /result`` is then a fetch and a concatenation: writing a million-point trajectory as
-  JSON takes longer (~0.4 s) than the whole request may.
+  ``GET /result`` streams them as they are: writing a million-point trajectory as JSON takes
+  longer (~0.4 s) than the whole request may.
 - ``jobs:{owner}`` — a sorted set of the owner's job ids by submit sequence (newest first lists,
   cursor = sequence number). Ids whose record expired are dropped lazily.
 - ``idempotency:{owner}:{key}`` — ``"<body hash> <job id>"`` for ``Idempotency-Key``.
@@ -66,8 +66,8 @@ if status == 'queued' or status == 'running' then
   redis.call('HSET', KEYS[1], 'worker_pid', ARGV[2], 'alive_at', ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
   local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  local spec = redis.call('HMGET', KEYS[1], 'spec', 'time_limit_s')
-  return {'run', tostring(attempts), spec[1], spec[2]}
+  local job = redis.call('HMGET', KEYS[1], 'spec', 'time_limit_s')
+  return {'run', tostring(attempts), job[1], job[2]}
 end
 return {'done', status}
 """
@@ -114,9 +114,10 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """
 
-# KEYS: job, result, counts, runtime, running, result_json, finished channel; ARGV: status, finished_at, summary,
-# error, ttl, has_result ('1'/'0'), result bytes, layout, run seconds, histogram bucket field,
-# job id, final progress ('' for none), then the JSON columns as field/value pairs
+# KEYS: job, result, counts, runtime, running, result_json, finished channel;
+# ARGV: status, finished_at, summary, error, ttl, has_result ('1'/'0'), result bytes, layout,
+# run seconds, histogram bucket field, job id, final progress ('' for none), then the JSON
+# columns as field/value pairs
 _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
@@ -448,7 +449,13 @@ class JobStore:
             pipe.hstrlen(key, name)
         if not all(pipe.execute()):
             return None
-        return (self.redis.hget(key, name) or b"null" for name in names)
+        return (self._written_column(job_id, key, name) for name in names)
+
+    def _written_column(self, job_id: str, key: str, name: str) -> bytes:
+        column = self.redis.hget(key, name)
+        if column is None:  # expired mid-answer: fail it rather than answer a wrong document
+            raise JobNotFound(job_id)
+        return column
 
     def read_trajectory(
         self, job_id: str, layout: dict[str, Any], indices: np.ndarray | None,
