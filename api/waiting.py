@@ -24,18 +24,21 @@ class JobEndWatcher:
         self.subscribed: asyncio.Future[None] | None = None
 
     async def wait(self, job_id: str, owner: str | None, timeout_s: float) -> None:
-        """Return when the job has ended, or after ``timeout_s``; at once for an ended, unknown
-        or other owner's job. Listens before it reads the status, so no end is missed."""
-        await self._listening()
+        """Return when the job has ended, or after ``timeout_s`` whatever Redis does; at once
+        for an ended, unknown or other owner's job. Listens before it reads the status, so no
+        end is missed."""
         ended = asyncio.get_running_loop().create_future()
         self.waiters[job_id].add(ended)
         try:
-            stored_owner, status = await self.client.hmget(JobStore.job_key(job_id),
-                                                           ["owner", "status"])
-            if (stored_owner is None or (owner is not None and stored_owner.decode() != owner)
-                    or status.decode() in FINISHED):
-                return
-            await asyncio.wait_for(ended, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._listening()
+                stored_owner, status = await self.client.hmget(JobStore.job_key(job_id),
+                                                               ["owner", "status"])
+                if stored_owner is None or (owner is not None
+                                            and stored_owner.decode() != owner):
+                    return
+                if status.decode() not in FINISHED:
+                    await ended
         except TimeoutError:
             pass
         finally:
