@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LINT_STAMP := $(VENV)/.installed-dev
+LINTED := engine api worker cli tests bench docs/make_tour.py
 
 .PHONY: serve test install bench tour goldens lint clean browser
 
@@ -11,6 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+## the dev extra (ruff, mypy) on top of the test extra, for `make lint`
+$(LINT_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(LINT_STAMP)
 
 install: $(STAMP)
 
@@ -40,8 +47,10 @@ tour: $(STAMP)
 goldens: $(STAMP)
 	$(BIN)/python tests/golden/make_goldens.py
 
-lint: $(STAMP)
-	$(BIN)/ruff check engine api worker cli tests bench
+## make lint: ruff and mypy over the whole tree, zero errors (CI runs it before the tests)
+lint: $(LINT_STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy $(LINTED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import cast
 
 import redis.asyncio
 
@@ -32,10 +33,11 @@ class JobEndWatcher:
         try:
             async with asyncio.timeout(timeout_s):
                 await self._listening()
-                stored_owner, status = await self.client.hmget(JobStore.job_key(job_id),
-                                                               ["owner", "status"])
-                if stored_owner is None or (owner is not None
-                                            and stored_owner.decode() != owner):
+                # the client does not decode responses: a field is bytes, or None when absent
+                stored_owner, status = cast("list[bytes | None]", await self.client.hmget(
+                    JobStore.job_key(job_id), ["owner", "status"]))
+                if stored_owner is None or status is None or (
+                        owner is not None and stored_owner.decode() != owner):
                     return
                 if status.decode() not in FINISHED:
                     await ended

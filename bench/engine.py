@@ -166,6 +166,7 @@ def regression(quick: bool) -> None:
     full = resolve_spec({**spec, "batching": "full", "max_steps": 20, "record_every": 20},
                         load_dataset=lambda _: (X, y))
     full_step = best_of(3, lambda: run_group([full])) / 20
+    assert result.epoch_loss is not None  # a data set's run records its epochs
     passes = len(result.trajectory["step"]) + len(result.epoch_loss)
     engine = total - passes * full_step / steps
     read_once = best_of(5, lambda: X.sum())

@@ -82,7 +82,7 @@ def main() -> int:
         redis_server = EmbeddedRedis(data_dir).start()
         limits = {"DESCENT_MAX_BODY_BYTES": str(64 << 20), "DESCENT_MAX_DATASET_BYTES": str(64 << 20),
                   "DESCENT_WORKERS": "2"}
-        worker = start_worker(redis_server.url, **limits)
+        worker = start_worker(redis_server.url, concurrency=2, own_process_group=False, **limits)
         port = free_port()
         api = start_api(redis_server.url, port, **limits)
         try:

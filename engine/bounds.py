@@ -6,10 +6,16 @@ from typing import Protocol
 
 
 class Bounded(Protocol):
-    minimum: float | None
-    maximum: float | None
-    exclusive_minimum: bool
-    exclusive_maximum: bool
+    """Anything with a range, read-only (the frozen Hyperparameter and ScheduleParam)."""
+
+    @property
+    def minimum(self) -> float | None: ...
+    @property
+    def maximum(self) -> float | None: ...
+    @property
+    def exclusive_minimum(self) -> bool: ...
+    @property
+    def exclusive_maximum(self) -> bool: ...
 
 
 def interval_text(bound: Bounded) -> str:

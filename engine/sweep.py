@@ -293,7 +293,8 @@ def split_groups(groups: Sequence[Sequence[int]], *, pieces: int, min_runs: int 
 
 # --- running ---------------------------------------------------------------------------------
 
-def run_sweep(prepared: PreparedSweep, callback: SweepCallback | None = None) -> list[RunResult]:
+def run_sweep(prepared: PreparedSweep,
+              callback: SweepCallback | None = None) -> list[RunResult | None]:
     """Run every group; results in the order of ``prepared.runs``. A callback returning False
     cancels: the running group keeps its partial trajectories (``cancelled``), later groups
     do not run (they have no result: None)."""
@@ -307,6 +308,7 @@ def run_sweep(prepared: PreparedSweep, callback: SweepCallback | None = None) ->
 
         def relay(progress: Progress, done: int = done, size: int = size) -> bool:
             nonlocal cancelled
+            assert callback is not None  # relay is handed on only when there is a callback
             fraction = (done + progress.fraction * size) / prepared.runs_total
             keep_going = callback(SweepProgress(done, prepared.runs_total, fraction, progress.loss))
             cancelled = cancelled or not keep_going
@@ -320,7 +322,7 @@ def run_sweep(prepared: PreparedSweep, callback: SweepCallback | None = None) ->
         if callback is not None and not cancelled:
             cancelled = not callback(SweepProgress(done, prepared.runs_total,
                                                    done / prepared.runs_total, None))
-    return results  # type: ignore[return-value]
+    return results
 
 
 def steps_to_target(summary: dict[str, Any]) -> int | None:
@@ -346,11 +348,10 @@ def comparison_table(entries: Sequence[dict[str, Any]]) -> list[int]:
     finite one, runs without a result last; ties by index."""
     def rank(entry: dict[str, Any]) -> tuple:
         final = entry.get("final")
-        loss = None if final is None else final.get("loss")
         if final is None:
             return (2, 0.0, entry["index"])
-        finite = loss is not None and math.isfinite(float(loss))
-        if entry["stop_reason"] == "diverged" or not finite:
+        loss = final.get("loss")
+        if entry["stop_reason"] == "diverged" or loss is None or not math.isfinite(float(loss)):
             return (1, 0.0, entry["index"])
         return (0, float(loss), entry["index"])
 

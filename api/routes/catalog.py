@@ -27,7 +27,8 @@ from engine.analysis import find_stationary_points
 from engine.schedules import describe_schedules
 
 router = APIRouter(prefix="/v1", tags=["catalogue"], dependencies=[Depends(get_owner)])
-_bad = {422: {"model": Problem, "description": "Bad function, parameters or box."}}
+_bad: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "Bad function, parameters or box."}}
 
 
 def _json(value: Any) -> Response:

@@ -46,6 +46,6 @@ class OptimizerDef:
     hyperparameters: tuple[Hyperparameter, ...]
     state_slots: int
     default_lr: float
+    init_state: Callable[[np.ndarray, int, int], np.ndarray]  # (hyper, R, d) -> state
     description: str = ""
-    init_state: Callable[[np.ndarray, int, int], np.ndarray] | None = None
     momentum_column: int | None = None  # the hyper column OneCycleLR cycles (momentum or beta1)

@@ -101,7 +101,9 @@ def _shared_row(hyper) -> bool:
     """Whether every run has the first run's hyperparameters (a sweep of learning rates, start
     points or seeds): then per-run scalars are computed once and the update vectorises. Each row
     is compared with the one before it, a unit-stride pass over the flat table."""
-    table = flat(hyper)
+    # numba's stub types a call of an intrinsic as its typing function (typingctx first),
+    # returning Never, where compiled code calls flat(array) and gets the view
+    table = flat(hyper)  # type: ignore[call-arg, var-annotated]
     width = hyper.shape[1]
     differs = False
     for k in range(width, table.shape[0]):

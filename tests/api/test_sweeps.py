@@ -55,14 +55,15 @@ def test_a_sweep_runs_the_grid_product_in_order_then_the_overrides(client: TestC
 
 def test_runs_equal_the_same_specs_submitted_as_jobs_with_trajectories_on_request(
         client: TestClient) -> None:
-    body = {"base": BASE, "grid": {"learning_rate": [0.002, 0.02, 0.2, 0.05]}}
+    learning_rates = [0.002, 0.02, 0.2, 0.05]
+    body = {"base": BASE, "grid": {"learning_rate": learning_rates}}
     sweep_id = client.post("/v1/sweeps", json=body).json()["id"]
     wait_sweep(client, sweep_id)
     result = client.get(f"/v1/sweeps/{sweep_id}/result",
                         params={"runs": "0,2", "max_points": 11}).json()
     assert "trajectory" in result["runs"][0] and "trajectory" not in result["runs"][1]
     for index in (0, 2):
-        spec = {**BASE, "learning_rate": body["grid"]["learning_rate"][index]}
+        spec = {**BASE, "learning_rate": learning_rates[index]}
         job_id = client.post("/v1/jobs", json=spec).json()["id"]
         wait_job(client, job_id)
         job = client.get(f"/v1/jobs/{job_id}/result", params={"max_points": 11}).json()

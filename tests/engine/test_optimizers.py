@@ -290,6 +290,7 @@ def test_onecycle_cycles_momentum_or_beta1(family: str, column: str | None) -> N
     if column is None:
         assert defn.momentum_column is None
     else:
+        assert defn.momentum_column is not None
         assert hyper_columns(defn)[defn.momentum_column] == column
 
 

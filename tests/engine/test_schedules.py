@@ -49,6 +49,7 @@ def test_momentum_table_matches_torch_onecycle(case: dict[str, Any]) -> None:
     spec = case["spec"]
     momenta = momentum_table(resolve_schedule(spec["schedule"]), spec["max_steps"])
     if "momentum" in case:
+        assert momenta is not None
         np.testing.assert_allclose(momenta, case["momentum"], rtol=1e-12, atol=0)
     else:
         assert momenta is None
@@ -102,12 +103,14 @@ def test_onecycle_defaults_to_the_job_lr_and_steps_and_holds_after_total_steps()
     held = learning_rate_table({**config, "total_steps": 40}, np.array([0.4]), 100)[0]
     np.testing.assert_array_equal(held[40:], held[40])
     momenta = momentum_table({**config, "total_steps": 40}, 100)
+    assert momenta is not None
     np.testing.assert_array_equal(momenta[40:], momenta[40])
     # one more column than updates (the lr recorded at the last point) keeps the cycle length
     longer = learning_rate_table(config, np.array([0.4]), 101, max_steps=100)[0]
     np.testing.assert_array_equal(longer[:100], table)
-    np.testing.assert_array_equal(momentum_table(config, 101, max_steps=100)[:100],
-                                  momentum_table(config, 100))
+    longer_momenta = momentum_table(config, 101, max_steps=100)
+    assert longer_momenta is not None
+    np.testing.assert_array_equal(longer_momenta[:100], momentum_table(config, 100))
 
 
 def test_resolve_fills_defaults() -> None:

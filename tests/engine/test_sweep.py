@@ -10,6 +10,7 @@ import pytest
 
 import engine
 from engine.sweep import (
+    SweepProgress,
     comparison_table,
     count_runs,
     expand_sweep,
@@ -128,8 +129,13 @@ def test_the_table_puts_the_best_loss_first_diverged_after_and_steps_to_target()
 
 def test_the_callback_sees_runs_done_and_can_cancel() -> None:
     seen: list[tuple[int, int]] = []
+
+    def cancel_at_once(progress: SweepProgress) -> bool:
+        seen.append((progress.runs_done, progress.runs_total))
+        return False
+
     body = {"base": {**BASE, "max_steps": 2000}, "grid": {"optimizer": ["adam", "sgd", "rmsprop"]}}
-    result = run_sweep_locally(body, lambda p: (seen.append((p.runs_done, p.runs_total)), False)[1])
+    result = run_sweep_locally(body, cancel_at_once)
     assert seen[0][1] == 3
     assert [entry["stop_reason"] for entry in result["runs"]] == ["cancelled"] * 3
     assert result["runs"][1]["final"] is None  # never ran

@@ -10,6 +10,7 @@ import json
 import math
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,6 +33,12 @@ def lesson(name: str) -> dict[str, dict[str, RunResult]]:
 
 def figure(name: str, index: int = 0) -> dict[str, RunResult]:
     return list(lesson(name).values())[index]
+
+
+def stationary_point(result: RunResult) -> dict[str, Any]:
+    """The stationary point nearest where the run ended (every lesson's function has some)."""
+    assert result.nearest_stationary_point is not None
+    return result.nearest_stationary_point
 
 
 def by_prefix(runs: dict[str, RunResult], prefix: str) -> RunResult:
@@ -66,7 +73,9 @@ def test_learning_rate_on_a_curved_valley() -> None:
     too_small, good, near, above = (
         by_prefix(runs, f"lr {lr} ") for lr in ("0.0001", "0.0015", "0.0019", "0.0021")
     )
-    hessian = resolve_spec({"function": "rosenbrock"}).objective.hessian(np.ones((1, 2)))[0]
+    rosenbrock = resolve_spec({"function": "rosenbrock"}).objective
+    assert rosenbrock.hessian is not None
+    hessian = rosenbrock.hessian(np.ones((1, 2)))[0]
     limit = 2 / np.linalg.eigvalsh(hessian).max()  # ≈ 0.001997 at the minimum (1, 1)
     assert near.spec["learning_rate"] < limit < above.spec["learning_rate"]
     assert too_small.final["loss"] > 0.1
@@ -82,7 +91,7 @@ def test_batching_same_epochs_different_numbers_of_updates() -> None:
     assert [r.epochs for r in (full, mini, single)] == [3, 3, 3]
     assert [r.steps for r in (full, mini, single)] == [3, 3 * n // batch, 3 * n]
     assert all(r.stop_reason == "max_epochs" for r in (full, mini, single))
-    assert all(len(r.epoch_loss) == 3 for r in (full, mini, single))
+    assert all(r.epoch_loss is not None and len(r.epoch_loss) == 3 for r in (full, mini, single))
 
 
 def test_batching_minibatch_faster_than_batch_and_steadier_than_stochastic() -> None:
@@ -113,7 +122,7 @@ def test_four_parameter_linear_regression_converges() -> None:
 
     assert len(fast_full.final["params"]) == 4
     assert np.allclose(fast_full.final["params"], solution, atol=1e-6)
-    assert fast_full.nearest_stationary_point["kind"] == "global"
+    assert stationary_point(fast_full)["kind"] == "global"
     mini = by_prefix(runs, "mini-batch")
     assert mini.final["loss"] < 1.01 * best
     for result in runs.values():
@@ -138,7 +147,7 @@ def test_analytic_stationary_points_include_where_descent_ends() -> None:
         nearest = analytic[int(np.argmin(distances))]
         assert min(distances) < 1e-8
         assert nearest["classification"] == "minimum"
-        assert result.nearest_stationary_point["kind"] == nearest["kind"]
+        assert stationary_point(result)["kind"] == nearest["kind"]
         kinds.append(nearest["kind"])
     assert sorted(kinds) == ["global", "local", "local"]
 
@@ -151,7 +160,7 @@ def test_analytic_stationary_points_include_where_descent_ends() -> None:
 )
 def test_the_start_decides_which_minimum(index: int, expected_kinds: list[str]) -> None:
     runs = list(figure("05_local_vs_global", index).values())
-    points = [run.nearest_stationary_point for run in runs]
+    points = [stationary_point(run) for run in runs]
     assert [p["kind"] for p in points] == expected_kinds
     assert all(p["distance"] < 1e-6 for p in points)
     assert len({tuple(np.round(p["params"], 6)) for p in points}) == 4  # four different minima
@@ -164,12 +173,12 @@ def test_saddle_stalls_on_its_attracting_direction_and_a_perturbation_escapes() 
         by_prefix(runs, p) for p in ("start (0, 2):", "start (1e-6", "start (0, 2), gradient")
     )
     assert exact.stop_reason == "grad_tol"  # the gradient vanished ...
-    assert exact.nearest_stationary_point["kind"] == "saddle"  # ... but at no minimum
-    assert exact.nearest_stationary_point["distance"] < 1e-6
+    assert stationary_point(exact)["kind"] == "saddle"  # ... but at no minimum
+    assert stationary_point(exact)["distance"] < 1e-6
     assert exact.final["loss"] == pytest.approx(0.0, abs=1e-12)
 
     for escaped in (perturbed, noisy):
-        assert escaped.nearest_stationary_point["kind"] == "global"
+        assert stationary_point(escaped)["kind"] == "global"
         assert escaped.final["loss"] < -0.25 + 1e-4
     # the perturbed run lingers near the saddle (the loss plateau) before escaping
     assert np.sum(np.abs(perturbed.trajectory["loss"]) < 1e-3) >= 50
@@ -181,9 +190,9 @@ def test_saddle_stalls_on_its_attracting_direction_and_a_perturbation_escapes() 
 def test_momentum_carries_over_a_barrier_into_the_lower_minimum() -> None:
     runs = figure("07_momentum", 0)
     plain, heavy = by_prefix(runs, "plain"), by_prefix(runs, "momentum")
-    assert plain.nearest_stationary_point["kind"] == "local"
+    assert stationary_point(plain)["kind"] == "local"
     assert plain.final["params"][0] < 0  # stopped in the first minimum it met
-    assert heavy.nearest_stationary_point["kind"] == "global"
+    assert stationary_point(heavy)["kind"] == "global"
     assert heavy.final["params"][0] > 0  # crossed the barrier
     assert heavy.final["loss"] < plain.final["loss"] - 0.4
 

@@ -265,7 +265,7 @@ def analytic_cases() -> list[dict[str, Any]]:
         for objective_name, (function, spec_function, function_params, init,
                              objective) in ANALYTIC.items():
             lr = _choose_lr(function, init, optimizer, start_lrs[objective_name])
-            spec = {"function": spec_function}
+            spec: dict[str, Any] = {"function": spec_function}
             if function_params:
                 spec["function_params"] = function_params
             spec |= {"optimizer": optimizer, "learning_rate": lr,
@@ -373,8 +373,10 @@ SCHEDULE_CASES: list[dict[str, Any]] = [
     {"name": "plateau", "patience": 3, "factor": 0.3, "threshold": 0.001,
      "threshold_mode": "abs", "cooldown": 4, "min_lr": 0.002},
 ]
-SCHEDULE_OPTIMIZERS = [("momentum", {"name": "sgd", "momentum": 0.9}, 0.02),
-                       ("adam", {"name": "adam"}, 0.05)]
+SCHEDULE_OPTIMIZERS: list[tuple[str, dict[str, Any], float]] = [
+    ("momentum", {"name": "sgd", "momentum": 0.9}, 0.02),
+    ("adam", {"name": "adam"}, 0.05),
+]
 
 
 def regression_spec(optimizer: dict[str, Any], lr: float, schedule: dict[str, Any],
