@@ -75,12 +75,12 @@ def _polynomial_degree(node: sympy.Expr, symbols: set) -> int | None:
         return 0
     if node.is_Symbol:
         return 1
-    if node.is_Add:
+    if node.is_Add or node.is_Mul:
         degrees = [_polynomial_degree(arg, symbols) for arg in node.args]
-        return None if None in degrees else max(degrees)  # type: ignore[type-var]
-    if node.is_Mul:
-        degrees = [_polynomial_degree(arg, symbols) for arg in node.args]
-        return None if None in degrees else sum(degrees)  # type: ignore[arg-type]
+        known = [degree for degree in degrees if degree is not None]
+        if len(known) < len(degrees):
+            return None
+        return max(known) if node.is_Add else sum(known)
     if node.is_Pow and node.exp.is_Integer and node.exp >= 0:
         base = _polynomial_degree(node.base, symbols)
         return None if base is None else base * int(node.exp)

@@ -128,7 +128,8 @@ def check_sweep_body(body: Any) -> tuple[dict[str, Any], dict[str, list[Any]], l
                     "optimizer.<hyperparameter>"))
     if errors:
         raise SpecErrors(errors)
-    return base, grid, overrides  # type: ignore[return-value]
+    assert isinstance(base, dict)  # else an error above named it
+    return base, grid, overrides
 
 
 def count_runs(body: dict[str, Any]) -> int:

@@ -669,7 +669,8 @@ class CompiledExpression:
                 source = _kernel_source(self.replacements, self.reduced, self.symbols)
                 python_function = _exec_function(source, "expression_kernel")
                 kernel = njit(OBJECTIVE_SIGNATURE, error_model="numpy")(python_function)
-                # lets engine.analysis find the formula behind an Objective
+                # lets engine.analysis find the formula behind an Objective (a numba Dispatcher
+                # takes attributes of ours, which its stub cannot declare)
                 kernel.descent_expression = (  # type: ignore[attr-defined]
                     self.expression, self.variables)
                 self._kernel = kernel

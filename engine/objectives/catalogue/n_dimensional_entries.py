@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -14,6 +15,7 @@ from engine.objectives.catalogue import n_dimensional as nd
 from engine.objectives.catalogue.model import (
     CatalogueFunction,
     FunctionParam,
+    KindOrAuto,
     KnownPoint,
     Params,
     box,
@@ -26,8 +28,8 @@ from engine.objectives.catalogue.stationary import (
 )
 
 
-def _origin(kind: str = "global"):
-    return lambda dims, params: (KnownPoint((0.0,) * dims, kind, exact=True),)  # type: ignore[arg-type]
+def _origin(kind: KindOrAuto = "global") -> Callable[[int, Params], tuple[KnownPoint, ...]]:
+    return lambda dims, params: (KnownPoint((0.0,) * dims, kind, exact=True),)
 
 
 def _tridiagonal_positive_definite(matrix: np.ndarray) -> bool:

@@ -5,10 +5,11 @@ says what each one is."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
-from engine.objectives.base import EMPTY_BATCH, EMPTY_DATA, StationaryPoint
+from engine.objectives.base import EMPTY_BATCH, EMPTY_DATA, StationaryKind, StationaryPoint
 from engine.objectives.catalogue.model import KnownPoint
 
 ValueAndGradient = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -110,7 +111,7 @@ def levenberg_marquardt_minimum(
     return newton_refine(evaluate, hessian, tuple(point), max_iterations=20, solve=solve)
 
 
-def curvature_kind(matrix: np.ndarray) -> str:
+def curvature_kind(matrix: np.ndarray) -> Literal["minimum", "maximum", "saddle", "degenerate"]:
     """``minimum``, ``maximum``, ``saddle`` or ``degenerate`` from the Hessian's eigenvalues
     (zero within rounding, relative to the largest, counts as degenerate)."""
     eigenvalues = np.linalg.eigvalsh(matrix)
@@ -129,7 +130,7 @@ def resolve_points(
 ) -> tuple[StationaryPoint, ...]:
     """Refine every known point, compute its value and name its kind. A minimum is ``global``
     when its value is the lowest among the listed points (ties included), else ``local``."""
-    refined: list[tuple[np.ndarray, float, str]] = []
+    refined: list[tuple[np.ndarray, float, StationaryKind]] = []
     for entry in known:
         point = (
             np.array(entry.params, dtype=np.float64)
@@ -137,11 +138,13 @@ def resolve_points(
             else newton_refine(evaluate, hessian, entry.params, entry.pinned)
         )
         value = float(evaluate(point[None, :])[0][0])
-        kind: str = entry.kind
-        if kind == "auto":
+        kind: StationaryKind
+        if entry.kind == "auto":
             free = [i for i in range(point.size) if i not in entry.pinned]
             curvature = curvature_kind(hessian(point[None, :])[0][np.ix_(free, free)])
             kind = "local" if curvature == "minimum" else curvature
+        else:
+            kind = entry.kind
         refined.append((point, value, kind))
     minima = [value for _, value, kind in refined if kind in ("global", "local")]
     lowest = min(minima) if minima else None
@@ -149,7 +152,7 @@ def resolve_points(
     for point, value, kind in refined:
         if kind == "local" and lowest is not None and value <= lowest + 1e-9 * (1 + abs(lowest)):
             kind = "global"
-        points.append(StationaryPoint(tuple(float(v) for v in point), value, kind))  # type: ignore[arg-type]
+        points.append(StationaryPoint(tuple(float(v) for v in point), value, kind))
     order = {"global": 0, "local": 1, "saddle": 2, "maximum": 3, "degenerate": 4}
     return tuple(sorted(points, key=lambda p: (order[p.kind], p.value)))
 

@@ -14,6 +14,7 @@ from engine.objectives.catalogue import polynomial_2d as poly
 from engine.objectives.catalogue import trigonometric_2d as trig
 from engine.objectives.catalogue.model import (
     CatalogueFunction,
+    KindOrAuto,
     KnownPoint,
     box,
     cycled,
@@ -25,10 +26,10 @@ def _seeds(*points: tuple[float, float]) -> tuple[KnownPoint, ...]:
     return tuple(KnownPoint(point) for point in points)
 
 
-def _mccormick_point(s: float, kind: str) -> KnownPoint:
+def _mccormick_point(s: float, kind: KindOrAuto) -> KnownPoint:
     """∇f = 0 ⇔ cos(x + y) = −½ and x − y = 1: the points ((s + 1)/2, (s − 1)/2) with
     s = ±2π/3 + 2πk; a minimum where sin s < 0, a saddle where sin s > 0."""
-    return KnownPoint(((s + 1.0) / 2.0, (s - 1.0) / 2.0), kind, exact=True)  # type: ignore[arg-type]
+    return KnownPoint(((s + 1.0) / 2.0, (s - 1.0) / 2.0), kind, exact=True)
 
 
 TWO_DIMENSIONAL_FUNCTIONS: tuple[CatalogueFunction, ...] = (
