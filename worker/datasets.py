@@ -9,6 +9,8 @@ Keys (under ``descent:``), expiring after ``job_ttl_s`` like jobs:
 
 - ``dataset:{id}`` — a hash: owner, created_at, expires_at, n_samples, n_features, columns
   (JSON), target, and ``X`` / ``y`` as raw little-endian float64 bytes.
+- ``dataset_users:{id}`` — the record keys of the jobs and sweeps that name it (added when they
+  are filed): a dataset that a queued or running one uses is not deleted (docs/spec.md §9.4).
 """
 
 from __future__ import annotations
@@ -17,14 +19,18 @@ import csv
 import io
 import math
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import redis
+from redis.typing import EncodableT, FieldT
 
 from engine import SpecError, dumps, loads
-from worker.store import PREFIX, now_iso
+from worker.store import PREFIX, dataset_users_key, now_iso
+from worker.store.keys import as_bytes
+from worker.store.scripts import DELETE_DATASET
 
 
 class DatasetError(ValueError):
@@ -37,6 +43,14 @@ class DatasetError(ValueError):
 
 class DatasetNotFound(LookupError):
     """No such dataset (or not this owner's, or expired)."""
+
+
+class DatasetInUse(RuntimeError):
+    """A queued or running job or sweep uses the dataset: ``jobs`` and ``sweeps`` name them."""
+
+    def __init__(self, dataset_id: str, jobs: list[str], sweeps: list[str]) -> None:
+        super().__init__(dataset_id)
+        self.dataset_id, self.jobs, self.sweeps = dataset_id, jobs, sweeps
 
 
 def _cell_problem(text: str, row: int, column: str) -> DatasetError:
@@ -144,6 +158,7 @@ class DatasetStore:
 
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self.redis, self.ttl_s = client, ttl_s
+        self._delete = client.register_script(DELETE_DATASET)
 
     @staticmethod
     def key(dataset_id: str) -> str:
@@ -158,7 +173,7 @@ class DatasetStore:
             "columns": columns, "target": target, "created_at": now_iso(),
             "expires_at": expires.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
-        record = {"owner": owner, "document": dumps(document),
+        record: dict[FieldT, EncodableT] = {"owner": owner, "document": dumps(document),
                   "X": np.ascontiguousarray(X, dtype="<f8").tobytes(),
                   "y": np.ascontiguousarray(y, dtype="<f8").tobytes()}
         pipe = self.redis.pipeline(transaction=True)
@@ -167,41 +182,65 @@ class DatasetStore:
         pipe.execute()
         return document
 
-    def get(self, dataset_id: str, owner: str | None = None) -> dict[str, Any]:
-        stored_owner, document = self.redis.hmget(self.key(dataset_id), ["owner", "document"])
-        if document is None or (owner is not None and stored_owner.decode() != owner):
+    def _fields(self, dataset_id: str, names: list[str],
+                owner: str | None) -> list[bytes | None]:
+        """The named fields of the dataset's hash (``owner`` first, then ``names``), or
+        ``DatasetNotFound`` when it is unknown, expired or another owner's."""
+        stored_owner, *values = cast(list[bytes | None],
+                                     self.redis.hmget(self.key(dataset_id), ["owner", *names]))
+        if stored_owner is None or None in values or (
+                owner is not None and stored_owner.decode() != owner):
             raise DatasetNotFound(dataset_id)
-        return loads(document)
+        return values
+
+    def get(self, dataset_id: str, owner: str | None = None) -> dict[str, Any]:
+        document, = self._fields(dataset_id, ["document"], owner)
+        return loads(as_bytes(document))
 
     def load(self, dataset_id: str, owner: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        stored_owner, document, X, y = self.redis.hmget(
-            self.key(dataset_id), ["owner", "document", "X", "y"])
-        if document is None or X is None or (owner is not None and stored_owner.decode() != owner):
-            raise DatasetNotFound(dataset_id)
+        document, X, y = map(as_bytes, self._fields(dataset_id, ["document", "X", "y"], owner))
         n_features = int(loads(document)["n_features"])
         return (np.frombuffer(X, dtype="<f8").reshape(-1, n_features).copy(),
                 np.frombuffer(y, dtype="<f8").copy())
 
     def delete(self, dataset_id: str, owner: str | None = None) -> None:
-        self.get(dataset_id, owner)
-        self.redis.delete(self.key(dataset_id))
+        """Remove the dataset for good, in one atomic step; ``DatasetInUse`` (naming them)
+        while a queued or running job or sweep uses it, ``DatasetNotFound`` if unknown or
+        another owner's."""
+        reply = self._delete(keys=[self.key(dataset_id), dataset_users_key(dataset_id)],
+                             args=[owner or ""])
+        outcome, *records = [as_bytes(item).decode() for item in reply]
+        if outcome == "missing":
+            raise DatasetNotFound(dataset_id)
+        if outcome == "in_use":
+            users: dict[str, list[str]] = {"job": [], "sweep": []}
+            for record in sorted(records):
+                kind, _, user_id = record.removeprefix(PREFIX).partition(":")
+                users.setdefault(kind, []).append(user_id)
+            raise DatasetInUse(dataset_id, users["job"], users["sweep"])
 
-    def loader(self, owner: str | None = None) -> Any:
+    def loader(self, owner: str | None = None,
+               used: set[str] | None = None) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
         """The ``load_dataset`` hook of ``engine.resolve_spec``: an unknown, expired or other
-        owner's id is a spec error on ``data.dataset_id``."""
+        owner's id is a spec error on ``data.dataset_id``. ``used`` collects the ids loaded
+        (the datasets a job or sweep must keep while it is unfinished)."""
         def load_dataset(dataset_id: str) -> tuple[np.ndarray, np.ndarray]:
             try:
-                return self.load(dataset_id, owner)
+                loaded = self.load(dataset_id, owner)
             except DatasetNotFound:
                 raise SpecError("data.dataset_id", f"no dataset {dataset_id} (unknown, expired "
                                 "or not yours); upload it with POST /v1/datasets") from None
+            if used is not None:
+                used.add(dataset_id)
+            return loaded
         return load_dataset
 
 
-def stored_dataset_loader(client: redis.Redis, owner: str | None = None) -> Any:
+def stored_dataset_loader(client: redis.Redis,
+                          owner: str | None = None) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
     """The worker's ``load_dataset`` (the API checked the owner at submit time)."""
     return DatasetStore(client, 0).loader(owner)
 
 
-__all__ = ["DatasetError", "DatasetNotFound", "DatasetStore", "parse_csv", "parse_json",
+__all__ = ["DatasetError", "DatasetInUse", "DatasetNotFound", "DatasetStore", "parse_csv", "parse_json",
            "stored_dataset_loader"]

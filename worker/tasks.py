@@ -86,14 +86,14 @@ def execute_job(store: JobStore, job_id: str, settings: Settings) -> dict[str, A
             "outside the run loop; no partial trajectory could be saved",
         }, run_seconds=time.perf_counter() - started)
         return {"id": job_id, "status": "failed"}
-    except Exception as error:  # an engine bug: fail the job clearly, keep the worker alive
+    except Exception as failure:  # an engine bug: fail the job clearly, keep the worker alive
         log.exception("job %s failed", job_id)
         store.finish(job_id, "failed", error={
-            "type": "internal", "message": f"{type(error).__name__}: {error}",
+            "type": "internal", "message": f"{type(failure).__name__}: {failure}",
         }, run_seconds=time.perf_counter() - started)
         return {"id": job_id, "status": "failed"}
 
-    error = None
+    error: dict[str, Any] | None = None
     if monitor.over_budget:
         status = "failed"
         error = {

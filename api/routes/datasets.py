@@ -14,12 +14,20 @@ from api.deps import AppSettings, Owner, Store
 from api.errors import ApiError
 from api.responses import JSONResponse
 from api.schemas import Problem
-from worker.datasets import DatasetError, DatasetNotFound, DatasetStore, parse_csv, parse_json
+from worker.datasets import (
+    DatasetError,
+    DatasetInUse,
+    DatasetNotFound,
+    DatasetStore,
+    parse_csv,
+    parse_json,
+)
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
-_errors = {404: {"model": Problem, "description": "No such dataset (or not yours, or expired)."},
-           401: {"model": Problem, "description": "API key missing or wrong."}}
+_errors: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such dataset (or not yours, or expired)."},
+    401: {"model": Problem, "description": "API key missing or wrong."}}
 CSV_EXAMPLE = "x1,x2,y\n0.5,1.0,2.1\n1.5,-0.5,0.3\n"
 
 
@@ -119,10 +127,22 @@ def get_dataset(dataset_id: str, store: Store, settings: AppSettings, owner: Own
 
 
 @router.delete("/{dataset_id}", status_code=204, response_model=None,
-               responses={204: {"description": "Deleted."}, **_errors}, summary="Delete a dataset")
+               responses={204: {"description": "Deleted for good."},
+                          409: {"model": Problem, "description": "A queued or running job or "
+                                "sweep uses it (they are named); it is kept until they end."},
+                          **_errors},
+               summary="Delete a dataset")
 def delete_dataset(dataset_id: str, store: Store, settings: AppSettings, owner: Owner) -> Response:
     try:
         _datasets(store, settings).delete(dataset_id, owner)
     except DatasetNotFound:
         raise ApiError(404, f"no dataset {dataset_id}") from None
+    except DatasetInUse as in_use:
+        users = [f"job{'s' if len(in_use.jobs) > 1 else ''} {', '.join(in_use.jobs)}"
+                 if in_use.jobs else "",
+                 f"sweep{'s' if len(in_use.sweeps) > 1 else ''} {', '.join(in_use.sweeps)}"
+                 if in_use.sweeps else ""]
+        raise ApiError(409, f"dataset {dataset_id} is in use by queued or running "
+                       f"{' and '.join(user for user in users if user)}; it can be deleted "
+                       "when they end (or cancel them first)") from None
     return Response(status_code=204)

@@ -91,8 +91,9 @@ def _submit_limiter(app: Any) -> anyio.CapacityLimiter:
 def _submit(spec: JobSpec, store: Any, celery: Any, settings: Any, owner: str,
             idempotency_key: str | None) -> Response:
     limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
+    datasets: set[str] = set()
     prepared = resolve_spec(spec, limits=limits,
-                            load_dataset=DatasetStore(store.redis, 0).loader(owner))
+                            load_dataset=DatasetStore(store.redis, 0).loader(owner, datasets))
     idempotency = None
     if idempotency_key:
         body_hash = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
@@ -100,7 +101,7 @@ def _submit(spec: JobSpec, store: Any, celery: Any, settings: Any, owner: str,
     try:
         document, created = store.create(prepared.spec, owner=owner,
                                           time_limit_s=settings.job_time_limit_s,
-                                          idempotency=idempotency)
+                                          idempotency=idempotency, datasets=datasets)
     except IdempotencyConflict:
         raise ApiError(422, [{
             "loc": ["header", "Idempotency-Key"], "type": "value_error",
@@ -111,8 +112,7 @@ def _submit(spec: JobSpec, store: Any, celery: Any, settings: Any, owner: str,
         try:
             enqueue(celery, settings, RUN_JOB, [job_id], job_id)
         except Exception:
-            store.finish(job_id, "failed", error={
-                "type": "queue_unreachable", "message": "the job could not be queued"})
+            store.mark_unqueued(job_id)  # failed, and its Idempotency-Key free for a retry
             raise
     return JSONResponse(document, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
 
@@ -232,21 +232,28 @@ def _streamed_document(summary: dict[str, Any], columns: Iterator[tuple[str, byt
 
 
 @router.delete(
-    "/{job_id}", response_model=None,
-    responses={200: {"model": JobDocument, "description": "A queued job, now cancelled; it "
+    "/{job_id}", status_code=204, response_model=None,
+    responses={204: {"description": "A finished job: removed for good, with its result "
+                     "(docs/spec.md §9.4); it is then a 404 and leaves the lists."},
+               200: {"model": JobDocument, "description": "A queued job, now cancelled; it "
                      "never runs."},
                202: {"model": JobDocument, "description": "A running job: it stops within a "
                      "second and keeps its partial trajectory (stop_reason cancelled)."},
-               409: {"model": Problem, "description": "Already finished."}, **_errors},
-    summary="Cancel a job",
+               **_errors},
+    summary="Cancel a job, or delete a finished one",
 )
 def cancel_job(job_id: str, store: Store, owner: Owner, celery: CeleryClient) -> Response:
+    """Unfinished, the job is cancelled (200 or 202, the job document); finished, it is
+    deleted with its result (204)."""
     try:
+        if store.delete(job_id, owner) == "deleted":
+            return Response(status_code=204)
         outcome = store.cancel(job_id, owner)
+        if outcome in FINISHED:  # it finished in between: it is deleted after all
+            store.delete(job_id, owner)
+            return Response(status_code=204)
     except JobNotFound:
         raise _not_found(job_id) from None
-    if outcome in FINISHED:
-        raise ApiError(409, f"job {job_id} is already {outcome}; nothing to cancel")
     if outcome == "cancelled_now":
         try:  # the worker would skip it anyway (its claim sees the status); this saves a trip
             celery.control.revoke(job_id)

@@ -103,12 +103,14 @@ def submit_sweep(request_body: Annotated[SweepRequest, Body()], store: Store,
     """Validate every run, file the sweep and queue its chunks (202 + ``Location``)."""
     body = request_body.model_dump()
     limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
+    datasets: set[str] = set()
     prepared = prepare_sweep(body, limits=limits, max_runs=settings.max_sweep_runs,
-                             load_dataset=DatasetStore(store.redis, 0).loader(owner))
+                             load_dataset=DatasetStore(store.redis, 0).loader(owner, datasets))
     chunks = split_groups(prepared.groups, pieces=settings.worker_count)
     sweeps = _sweeps(store, settings)
     sweep_id = sweeps.create(body, owner=owner, runs_total=prepared.runs_total,
-                             tasks_total=len(chunks), time_limit_s=settings.job_time_limit_s)
+                             tasks_total=len(chunks), time_limit_s=settings.job_time_limit_s,
+                             datasets=datasets)
     try:
         for number, chunk in enumerate(chunks):
             indices = [prepared.indices[k] for k in chunk]
@@ -185,21 +187,28 @@ def get_sweep_result(
 
 
 @router.delete(
-    "/{sweep_id}", response_model=None,
-    responses={200: {"model": SweepDocument, "description": "A queued sweep, now cancelled."},
+    "/{sweep_id}", status_code=204, response_model=None,
+    responses={204: {"description": "A finished sweep: removed for good, with every run's "
+                     "result and trajectory (docs/spec.md §9.4)."},
+               200: {"model": SweepDocument, "description": "A queued sweep, now cancelled."},
                202: {"model": SweepDocument, "description": "Running: its chunks stop within "
                      "a second; finished runs and partial trajectories are kept."},
-               409: {"model": Problem, "description": "Already finished."}, **_errors},
-    summary="Cancel a sweep",
+               **_errors},
+    summary="Cancel a sweep, or delete a finished one",
 )
 def cancel_sweep(sweep_id: str, store: Store, settings: AppSettings, owner: Owner) -> Response:
+    """Unfinished, the sweep is cancelled (200 or 202, the sweep document); finished, it is
+    deleted with its runs' results (204)."""
     sweeps = _sweeps(store, settings)
     try:
+        if sweeps.delete(sweep_id, owner) == "deleted":
+            return Response(status_code=204)
         outcome = sweeps.cancel(sweep_id, owner)
+        if outcome in FINISHED:  # it finished in between: it is deleted after all
+            sweeps.delete(sweep_id, owner)
+            return Response(status_code=204)
     except SweepNotFound:
         raise ApiError(404, f"no sweep {sweep_id}") from None
-    if outcome in FINISHED:
-        raise ApiError(409, f"sweep {sweep_id} is already {outcome}; nothing to cancel")
     return JSONResponse(sweeps.get(sweep_id, owner),
                         status_code=200 if outcome == "cancelled_now" else 202)
 

@@ -104,7 +104,7 @@ def test_result_is_409_while_running_and_cancel_keeps_partial_results(client: Te
     result = client.get(f"/v1/sweeps/{sweep_id}/result", params={"runs": "1"}).json()
     assert {run["stop_reason"] for run in result["runs"]} == {"cancelled"}
     assert result["runs"][1]["steps"] > 0 and len(result["runs"][1]["trajectory"]["step"]) >= 2
-    assert client.delete(f"/v1/sweeps/{sweep_id}").status_code == 409
+    assert client.delete(f"/v1/sweeps/{sweep_id}").status_code == 204  # finished: deleted
 
 
 def test_events_stream_progress_and_the_final_status(client: TestClient) -> None:

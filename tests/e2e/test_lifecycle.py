@@ -72,7 +72,8 @@ def test_a_cancelled_queued_job_never_runs(http: httpx.Client) -> None:
     job = http.get(f"/v1/jobs/{queued}").json()
     assert job["status"] == "cancelled" and job["started_at"] is None and job["attempts"] == 0
     assert http.get(f"/v1/jobs/{queued}/result").status_code == 409
-    assert http.delete(f"/v1/jobs/{queued}").status_code == 409
+    assert http.delete(f"/v1/jobs/{queued}").status_code == 204  # finished: deleted
+    assert http.get(f"/v1/jobs/{queued}").status_code == 404
 
 
 def test_a_job_whose_worker_process_is_killed_still_succeeds(http: httpx.Client,

@@ -3,6 +3,9 @@ in-process against it: no Celery needed here."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -18,8 +21,10 @@ def resolved(body: dict = SPEC) -> dict:
     return engine.resolve_spec(body).spec
 
 
-def new_job(store: JobStore, owner: str = "test-owner", **kwargs: object) -> str:
-    document, created = store.create(resolved(), owner=owner, time_limit_s=60, **kwargs)
+def new_job(store: JobStore, owner: str = "test-owner",
+            idempotency: tuple[str, str] | None = None) -> str:
+    document, created = store.create(resolved(), owner=owner, time_limit_s=60,
+                                     idempotency=idempotency)
     assert created and document == store.get(document["id"])
     return document["id"]
 
@@ -52,7 +57,9 @@ def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore) ->
     layout = store.result_record(job_id)["layout"]
     fields = ("params", "loss", "grad_norm", "lr")
     names = ("step", *fields)
-    written = dict(zip(names, store.written_columns(job_id, names)))
+    written_columns = store.written_columns(job_id, names)
+    assert written_columns is not None
+    written = dict(zip(names, written_columns))
     assert {name: engine.loads(column) for name, column in written.items()} \
         == engine.loads(engine.dumps(expected.trajectory))
     picks = np.array([0, 7, 150, 300])
@@ -61,6 +68,7 @@ def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore) ->
     np.testing.assert_array_equal(thinned["loss"], expected.trajectory["loss"][picks])
     # columns that expire while they are being read fail the answer instead of going out null
     columns = store.written_columns(job_id, names)
+    assert columns is not None
     store.redis.delete(store.result_json_key(job_id))
     with pytest.raises(JobNotFound):
         list(columns)
@@ -119,3 +127,60 @@ def test_lists_are_newest_first_filtered_and_paginated(store: JobStore) -> None:
     cancelled, _ = store.list(owner, status="cancelled")
     assert [job["id"] for job in cancelled] == [ids[2]]
     assert store.list(owner_of("nobody"))[0] == []
+
+
+def test_one_idempotency_key_from_many_threads_at_once_makes_one_job(store: JobStore) -> None:
+    """Every caller gets the one job, whole, never an error: the key and the record are
+    written by one script, so no caller can see the key before the record exists."""
+    owner = owner_of("idempotency-race")
+    threads = 32
+    barrier = threading.Barrier(threads)
+
+    def submit(_: int) -> tuple[str, bool, str]:
+        barrier.wait()
+        document, created = store.create(resolved(), owner=owner, time_limit_s=60,
+                                          idempotency=("race-key", "hash-a"))
+        return document["id"], created, document["status"]
+
+    for round_number in range(8):  # the old two-step create failed ~half such rounds
+        store.redis.delete(f"descent:idempotency:{owner}:race-key")
+        before = store.redis.zcard(store.index_key(owner))
+        with ThreadPoolExecutor(threads) as pool:
+            answers = list(pool.map(submit, range(threads)))
+        assert len({job_id for job_id, _, _ in answers}) == 1, round_number
+        assert sum(created for _, created, _ in answers) == 1
+        assert {status for _, _, status in answers} == {"queued"}
+        assert store.redis.zcard(store.index_key(owner)) == before + 1
+
+
+def test_a_job_the_broker_refused_frees_its_idempotency_key(store: JobStore) -> None:
+    refused = new_job(store, idempotency=("retry-key", "hash-a"))
+    store.mark_unqueued(refused)
+    job = store.get(refused)
+    assert job["status"] == "failed" and job["error"]["type"] == "queue_unreachable"
+    retried, created = store.create(resolved(), owner="test-owner", time_limit_s=60,
+                                    idempotency=("retry-key", "hash-a"))
+    assert created and retried["id"] != refused and retried["status"] == "queued"
+    again, created = store.create(resolved(), owner="test-owner", time_limit_s=60,
+                                  idempotency=("retry-key", "hash-a"))
+    assert (again["id"], created) == (retried["id"], False)
+
+
+def test_deleting_a_finished_job_removes_everything_it_stored(store: JobStore) -> None:
+    owner = owner_of("deletion")
+    job_id = new_job(store, owner=owner, idempotency=("delete-key", "hash-a"))
+    assert store.delete(job_id, owner) == "queued"  # unfinished: left alone
+    execute_job(store, job_id, Settings())
+    with pytest.raises(JobNotFound):
+        store.delete(job_id, owner_of("someone else"))
+    assert store.delete(job_id, owner) == "deleted"
+    for key in (store.job_key(job_id), store.result_key(job_id), store.result_json_key(job_id),
+                f"descent:idempotency:{owner}:delete-key"):
+        assert not store.redis.exists(key), key
+    assert store.redis.zscore(store.index_key(owner), job_id) is None
+    with pytest.raises(JobNotFound):
+        store.delete(job_id, owner)
+    # the key is free again: the same request makes a new job
+    again, created = store.create(resolved(), owner=owner, time_limit_s=60,
+                                  idempotency=("delete-key", "hash-a"))
+    assert created and again["id"] != job_id

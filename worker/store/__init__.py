@@ -1,0 +1,36 @@
+"""The Redis job store: job records, progress, cancellation flags, results, liveness and the
+numbers behind ``/metrics``. All keys are under ``descent:``; each module says which it owns:
+
+- ``keys`` — the names (prefix, statuses, key of each thing), errors and small helpers;
+- ``scripts`` — every state transition as one Lua script (atomic: a cancel and a claim can
+  never both win; one Idempotency-Key never makes two jobs);
+- ``jobs`` — ``JobStore``: records, lists, cancel, delete, claim, progress, finish;
+- ``results`` — the stored trajectory (raw rows and JSON columns) and reading it back;
+- ``liveness`` — worker heartbeats and the running set (rescue of jobs whose worker died);
+- ``metrics`` — status counts and the run-time histogram.
+"""
+
+from worker.store.jobs import DEFAULT_TTL_S, JobStore, Progress
+from worker.store.keys import (
+    ACTIVE,
+    ANONYMOUS,
+    FINISHED,
+    PREFIX,
+    RUNNING_KEY,
+    STATUSES,
+    IdempotencyConflict,
+    JobNotFound,
+    dataset_users_key,
+    finished_channel,
+    now_iso,
+    owner_of,
+)
+from worker.store.metrics import RUNTIME_BUCKETS
+from worker.store.results import GATHER_LIMIT, pack_trajectory, row_dtype
+
+__all__ = [
+    "ACTIVE", "ANONYMOUS", "DEFAULT_TTL_S", "FINISHED", "GATHER_LIMIT", "PREFIX", "RUNNING_KEY",
+    "RUNTIME_BUCKETS", "STATUSES", "IdempotencyConflict", "JobNotFound", "JobStore", "Progress",
+    "dataset_users_key", "finished_channel", "now_iso", "owner_of", "pack_trajectory",
+    "row_dtype",
+]
