@@ -1,8 +1,11 @@
-"""``descent``: the command line (SPEC.md §10).
+"""``descent``: the command line (docs/spec.md §10).
 
 Engine commands (``run``, ``sweep``, ``functions``, ``optimizers``, ``plot``) need no server;
 ``serve``, ``worker`` and ``submit`` are the service's. Service modules are imported only by
 the commands that use them, so ``descent run`` starts fast and works without them.
+
+Every problem a user can fix is one line on stderr and an exit code (``cli.errors``); ``main``
+turns anything else into one line too, so no command prints a traceback.
 """
 
 from __future__ import annotations
@@ -10,46 +13,63 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from importlib import metadata
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_SPEC = 0, 1, 2
+from cli.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CommandError,
+    check_output_path,
+    read_json_object,
+    spec_problems,
+    write_output,
+)
+
+DESCRIPTION = """\
+Run, compare and see gradient-descent optimizers: locally with no server (run, sweep, plot,
+functions, optimizers) or as a service (serve, worker, submit)."""
+
+EPILOG = """\
+examples:
+  descent run job.json -o result.json      run one job spec here, write its result
+  descent plot result.json -o result.png   draw it: contour, trajectory, loss curve
+  descent optimizers                       what can be asked for, with the defaults
+  descent serve                            the whole service on http://127.0.0.1:8000
+
+exit status: 0 done, 1 a failed job or an unreachable server, 2 bad input,
+130 interrupted. Problems are reported in one line on stderr."""
 
 
-def read_json(path: str) -> Any:
+def version() -> str:
+    """The installed package's version (``pip install -e .`` records it)."""
     try:
-        return json.loads(Path(path).read_text() if path != "-" else sys.stdin.read())
-    except FileNotFoundError:
-        raise SystemExit(f"descent: no such file: {path}") from None
-    except json.JSONDecodeError as error:
-        print(f"descent: {path} is not valid JSON: {error}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_SPEC) from None
-
-
-def _print_spec_errors(errors: Any) -> int:
-    print("The spec is invalid:", file=sys.stderr)
-    for error in errors.errors:
-        print(f"  - {error.field or '(spec)'}: {error.message}", file=sys.stderr)
-    return EXIT_BAD_SPEC
+        return metadata.version("descent")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 def _command_run(args: argparse.Namespace) -> int:
     from cli.progress import ProgressBar
     from engine import SpecErrors, dumps, run_spec
 
-    body = read_json(args.spec)
+    body = read_json_object(args.spec, "a job spec")
+    check_output_path(args.output)
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         result = run_spec(body, bar.update)
     except SpecErrors as errors:
-        return _print_spec_errors(errors)
+        raise CommandError(f"{args.spec}: invalid spec: {spec_problems(errors)}") from None
     finally:
         bar.close()
     if args.output:
         # the resolved spec travels with the result, so `descent plot` can redraw the surface
-        Path(args.output).write_bytes(dumps({**result.to_document(), "spec": result.spec}))
+        write_output(args.output, dumps({**result.to_document(), "spec": result.spec}))
     print(format_summary(result.summary(), result.spec))
     return EXIT_OK
 
@@ -103,47 +123,80 @@ def _command_optimizers(args: argparse.Namespace) -> int:
         print(json.dumps(optimizers, indent=2))
         return EXIT_OK
     for entry in optimizers:
-        hyper = ", ".join(f"{h['name']}={h['default']}" for h in entry["hyperparameters"])
-        aliases = f" (aliases: {', '.join(entry['aliases'])})" if entry.get("aliases") else ""
-        print(f"{entry['name']:<9} lr={entry['default_lr']:<7g} {hyper}{aliases}")
+        print(f"{entry['name']:<9} lr={entry['default_learning_rate']:<7g} {entry['description']}")
+        hyper = ", ".join(f"{h['name']}={json.dumps(h['default'])}"
+                          for h in entry["hyperparameters"])
+        print(f"{'':<10}{hyper}")
+        if entry.get("aliases"):
+            print(f"{'':<10}aliases: " + ", ".join(_alias(alias) for alias in entry["aliases"]))
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="descent", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+def _alias(alias: dict[str, Any]) -> str:
+    """``nesterov (momentum=0.9, nesterov=true)``: an alias and the hyperparameters it sets."""
+    sets = ", ".join(f"{name}={json.dumps(value)}" for name, value in alias["sets"].items())
+    return f"{alias['name']} ({sets})" if sets else str(alias["name"])
 
-    run = commands.add_parser("run", help="run one job spec locally, no server")
-    run.add_argument("spec", help="the job spec (JSON file, - for stdin)")
-    run.add_argument("-o", "--output", help="write the result document here")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="descent", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"descent {version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run one job spec here, no server",
+        description="Run one job spec on this machine (no server) and print a summary: stop "
+        "reason, steps, final loss and parameters. A progress bar is drawn on a terminal.",
+    )
+    run.add_argument("spec", metavar="SPEC.json", help="the job spec (a JSON file; - reads stdin)")
+    run.add_argument("-o", "--output", metavar="OUT.json",
+                     help="write the result document (trajectory, loss history, the spec) here")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_command_run)
 
     for name, handler, text in (
-        ("functions", _command_functions, "the catalogue of functions and models"),
-        ("optimizers", _command_optimizers, "the optimizers and their hyperparameters"),
+        ("functions", _command_functions, "the functions and models a spec can name"),
+        ("optimizers", _command_optimizers,
+         "the optimizers: default learning rate, hyperparameters and their defaults, aliases"),
     ):
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("--json", action="store_true", help="machine-readable output")
+        sub = commands.add_parser(name, help=text, description=f"List {text}.")
+        sub.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
         sub.set_defaults(handler=handler)
 
-    from cli import plot, service_commands
+    from cli import plot, service_commands, sweep_command
 
+    sweep_command.register(commands)
     plot.register(commands)
     service_commands.register(commands)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.handler(args))
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # `descent run … | head`: the reader left, nothing to report
-        sys.stderr.close()
-        return EXIT_OK
+def _report(message: str, exit_code: int) -> int:
+    print(f"descent: {message}".replace("\n", " "), file=sys.stderr)
+    return exit_code
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.handler(args))
+    except CommandError as error:
+        return _report(str(error), error.exit_code)
+    except KeyboardInterrupt:
+        return _report("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:  # `descent functions | head`: the reader left, nothing to report
+        # stdout is gone: point it at /dev/null so flushing it at exit raises nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as error:  # noqa: BLE001 - the last resort: one line, never a traceback
+        return _report(f"internal error: {type(error).__name__}: {error}; please report it "
+                       "with the command that caused it", EXIT_FAILED)
+
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "build_parser", "format_summary", "main"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

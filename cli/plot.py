@@ -33,7 +33,17 @@ from typing import Any
 
 import numpy as np
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from cli.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    check_output_path,
+    json_kind,
+)
+from cli.errors import read_json as read_json_file
+
+IMAGE_FORMATS = (".png", ".svg", ".pdf")
 
 MAX_EPOCH_DOTS = 20  # beyond this many epochs the end-of-epoch dots only clutter the curve
 GRID_POINTS = 160  # per axis: smooth contours, still a fraction of a second per surface
@@ -49,13 +59,12 @@ STATIONARY_STYLE = {  # kind -> (marker, face colour, size, legend text)
 }
 
 
-class PlotError(Exception):
+class PlotError(CommandError):
     """A problem the user can fix (missing file, no spec, no matplotlib); ``exit_code`` is what
     the command returns."""
 
     def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+        super().__init__(message, exit_code)
 
 
 @dataclass
@@ -80,15 +89,11 @@ class Row:
 
 # --- inputs --------------------------------------------------------------------------------------
 def read_json(path: str | Path) -> Any:
-    """A JSON file, or ``PlotError`` naming the file."""
+    """A JSON file, or ``PlotError`` naming the file (missing, a directory, not JSON)."""
     try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise PlotError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise PlotError(f"{path} is a directory, not a result file") from None
-    except json.JSONDecodeError as error:
-        raise PlotError(f"{path} is not valid JSON: {error}", EXIT_BAD_INPUT) from None
+        return read_json_file(path, "a result")
+    except CommandError as error:
+        raise PlotError(str(error), error.exit_code) from None
 
 
 def is_lesson(document: Any) -> bool:
@@ -127,6 +132,20 @@ def run_lesson(lesson: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _run_lesson_file(path: str, lesson: dict[str, Any]) -> list[Row]:
+    """``run_lesson``, with a lesson file's mistakes reported as ``PlotError`` naming it."""
+    from engine import SpecErrors
+
+    try:
+        return run_lesson(lesson)
+    except SpecErrors as errors:
+        problems = "; ".join(f"{e.field or '(spec)'}: {e.message}" for e in errors.errors)
+        raise PlotError(f"{path}: a run's spec is invalid: {problems}", EXIT_BAD_INPUT) from None
+    except (AttributeError, KeyError, TypeError) as error:
+        raise PlotError(f"{path} is not a lesson file as examples/README.md describes "
+                        f"({type(error).__name__}: {error})", EXIT_BAD_INPUT) from None
+
+
 def load_rows(paths: Sequence[str], spec_path: str | None = None) -> tuple[str, list[Row]]:
     """Read result documents and lesson files into rows (results grouped by objective, in the
     order first seen); also returns a title (the lesson's, when there is one)."""
@@ -140,9 +159,12 @@ def load_rows(paths: Sequence[str], spec_path: str | None = None) -> tuple[str, 
         document = read_json(path)
         if is_lesson(document):
             title = title or str(document.get("lesson", ""))
-            rows.extend(run_lesson(document))
+            rows.extend(_run_lesson_file(path, document))
             continue
-        if not isinstance(document, dict) or "trajectory" not in document:
+        if not isinstance(document, dict):
+            raise PlotError(f"{path} is not a result document or a lesson file: those are JSON "
+                            f"objects, not {json_kind(document)}", EXIT_BAD_INPUT)
+        if "trajectory" not in document:
             raise PlotError(
                 f"{path} is neither a result document (no 'trajectory') nor a lesson file",
                 EXIT_BAD_INPUT,
@@ -407,8 +429,8 @@ def _draw_surface(axis: Any, objective: Any, row: Row, labels: list[str]) -> Non
         if not np.all((params >= low) & (params <= high)):
             continue
         marker, face, size, text = STATIONARY_STYLE.get(kind, STATIONARY_STYLE["degenerate"])
-        xy = (params[0], value) if objective.dims == 1 else (params[0], params[1])
-        axis.scatter(*xy, marker=marker, s=size, c=face, edgecolors="black", linewidths=0.8,
+        point = (params[0], value) if objective.dims == 1 else (params[0], params[1])
+        axis.scatter(*point, marker=marker, s=size, c=face, edgecolors="black", linewidths=0.8,
                      zorder=5, label=None if text in shown else text)
         shown.add(text)
     axis.plot([], [], marker="o", ls="none", mfc="none", mec="black", label="start")
@@ -508,7 +530,8 @@ def plot_rows(rows: Sequence[Row], output: str | Path, *, title: str = "", dpi: 
     path = Path(output)
     figure.savefig(path, dpi=dpi)
     pyplot.close(figure)
-    _compact_png(path)
+    if path.suffix.lower() == ".png":
+        _compact_png(path)
     return path
 
 
@@ -527,9 +550,15 @@ def _compact_png(path: Path) -> None:
 # --- the command ----------------------------------------------------------------------------------
 def _command_plot(args: argparse.Namespace) -> int:
     try:
+        if Path(args.output).suffix.lower() not in IMAGE_FORMATS:
+            raise PlotError(f"-o {args.output}: the picture is written as "
+                            f"{', '.join(IMAGE_FORMATS)}; name it so", EXIT_BAD_INPUT)
+        if args.dpi < 10 or args.dpi > 1000:
+            raise PlotError(f"--dpi {args.dpi}: from 10 to 1000", EXIT_BAD_INPUT)
+        check_output_path(args.output)
         title, rows = load_rows(args.results, args.spec)
         path = plot_rows(rows, args.output, title=args.title or title, dpi=args.dpi)
-    except PlotError as error:
+    except CommandError as error:
         print(f"descent plot: {error}", file=sys.stderr)
         return error.exit_code
     print(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""``descent serve``, ``worker`` and ``submit`` (SPEC.md §10): the service's commands.
+"""``descent serve``, ``worker`` and ``submit`` (docs/spec.md §10): the service's commands.
 
 ``serve`` is the whole stack in one command: an embedded Redis (unless ``DESCENT_REDIS_URL``
 names one), a Celery worker with N prefork processes, and uvicorn. Ctrl-C or SIGTERM stops
@@ -10,46 +10,66 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from cli.main import EXIT_BAD_SPEC, EXIT_FAILED, EXIT_OK, read_json
+from cli.errors import EXIT_FAILED, EXIT_OK, CommandError
+from cli.submit_command import command_submit
 
 WORKER_STOP_S = 10.0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``serve``, ``worker`` and ``submit`` to the ``descent`` command."""
-    serve = commands.add_parser("serve", help="the whole service on this machine")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=None,
+    serve = commands.add_parser(
+        "serve", help="the whole service on this machine",
+        description="Run the whole service on this machine: the API and web page, Celery "
+        "workers and, unless DESCENT_REDIS_URL names one, an embedded Redis that keeps its data "
+        "in DESCENT_DATA_DIR (default ./data). Ctrl-C stops it all.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                       "127.0.0.1: this machine only; 0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=None, metavar="N",
                        help="worker processes (default DESCENT_WORKERS or the core count)")
     serve.set_defaults(handler=command_serve)
 
-    worker = commands.add_parser("worker", help="a Celery worker for the configured Redis")
-    worker.add_argument("--concurrency", type=int, default=None,
+    worker = commands.add_parser(
+        "worker", help="a worker for the Redis named by DESCENT_REDIS_URL",
+        description="Run a Celery worker that takes jobs and sweeps from the Redis named by "
+        "DESCENT_REDIS_URL: start more of these, on any machine, to scale out. Ctrl-C lets "
+        "running jobs finish, then stops.",
+    )
+    worker.add_argument("--concurrency", type=int, default=None, metavar="N",
                         help="pool processes (default DESCENT_WORKERS or the core count)")
-    worker.add_argument("--loglevel", default="info")
+    worker.add_argument("--loglevel", default="info",
+                        choices=["debug", "info", "warning", "error", "critical"],
+                        help="how much the worker logs (default info)")
+    worker.add_argument("--name", default=None, metavar="NAME@HOST",
+                        help="this worker's node name; %%h stands for the host name "
+                        "(default descent-PID@%%h)")
     worker.set_defaults(handler=command_worker)
 
-    submit = commands.add_parser("submit", help="send a job spec to a server")
-    submit.add_argument("spec", help="the job spec (JSON file, - for stdin)")
-    submit.add_argument("--url", default=os.environ.get("DESCENT_URL", "http://127.0.0.1:8000"))
+    submit = commands.add_parser(
+        "submit", help="send a job spec to a server",
+        description="Send a job spec to a descent server and print the job id; with --wait, "
+        "show its progress and print a summary of the result.",
+    )
+    submit.add_argument("spec", metavar="SPEC.json",
+                        help="the job spec (a JSON file; - reads stdin)")
+    submit.add_argument("--url", default=os.environ.get("DESCENT_URL", "http://127.0.0.1:8000"),
+                        help="the server (default $DESCENT_URL or http://127.0.0.1:8000)")
     submit.add_argument("--api-key", default=os.environ.get("DESCENT_API_KEY"),
-                        help="sent as 'Authorization: Bearer' (default $DESCENT_API_KEY)")
-    submit.add_argument("--wait", action="store_true", help="show progress, fetch the result")
-    submit.add_argument("-o", "--output", help="write the result document here (implies --wait)")
-    submit.add_argument("--timeout", type=float, default=None, help="give up waiting after s")
+                        help="sent as 'Authorization: Bearer KEY' (default $DESCENT_API_KEY)")
+    submit.add_argument("--wait", action="store_true",
+                        help="show progress until the job ends, then print a summary")
+    submit.add_argument("-o", "--output", metavar="OUT.json",
+                        help="write the result document here (implies --wait)")
+    submit.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="give up waiting after this many seconds (exit 1)")
     submit.set_defaults(handler=command_submit)
-
-    from cli.sweep_command import register as register_sweep
-
-    register_sweep(commands)
 
 
 def _stop_worker(process: subprocess.Popen[bytes]) -> None:
@@ -70,21 +90,60 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def load_settings(**values: Any) -> Any:
+    """The service's settings from the environment, or a ``CommandError`` naming the variable
+    that is wrong."""
+    from pydantic import ValidationError
+
+    from worker.settings import Settings
+
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"DESCENT_{'_'.join(str(part) for part in entry['loc']).upper()}: {entry['msg']}"
+            for entry in error.errors()
+        )
+        raise CommandError(f"bad setting in the environment: {problems}") from None
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before starting anything when uvicorn could not listen on ``host:port``."""
+    if not 0 < port < 65536:
+        raise CommandError(f"--port {port}: a port is a number from 1 to 65535")
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        if isinstance(error, socket.gaierror) or (error.errno or 0) < 0:  # a name lookup error
+            raise CommandError(f"--host {host}: not an address of this machine") from None
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise CommandError(f"cannot listen on {host}:{port}: {reason} "
+                           "(another server there? choose one with --port)", EXIT_FAILED) from None
+
+
 def command_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from worker.embedded import EmbeddedRedis
-    from worker.settings import Settings
 
+    settings = load_settings()
+    workers = settings.worker_count if args.workers is None else args.workers
+    if workers < 1:
+        raise CommandError(f"--workers {workers}: at least 1")
+    _check_port_free(args.host, args.port)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # clean up on SIGTERM while starting too
-    settings = Settings()
-    workers = args.workers or settings.worker_count
     embedded = None
     worker = None
     try:
         redis_url = settings.redis_url
         if not settings.redis_configured:
-            embedded = EmbeddedRedis(settings.data_dir).start()
+            try:
+                embedded = EmbeddedRedis(settings.data_dir,
+                                         maxmemory=settings.redis_maxmemory).start()
+            except (OSError, RuntimeError) as error:
+                raise CommandError(f"cannot start the embedded Redis in {settings.data_dir}: "
+                                   f"{error}", EXIT_FAILED) from None
             redis_url = embedded.url
             print(f"descent: embedded Redis on {redis_url}, data in {embedded.data_dir}",
                   file=sys.stderr)
@@ -93,7 +152,7 @@ def command_serve(args: argparse.Namespace) -> int:
             [sys.executable, "-m", "cli", "worker", "--concurrency", str(workers),
              "--loglevel", "warning"], env=environment,
         )
-        app_settings = Settings(redis_url=redis_url)
+        app_settings = load_settings(redis_url=redis_url)
         from api.app import create_app
 
         print(f"descent: {workers} worker process(es); API on http://{args.host}:{args.port}",
@@ -108,75 +167,23 @@ def command_serve(args: argparse.Namespace) -> int:
             _stop_worker(worker)
         if embedded is not None:
             embedded.stop()
-        print("descent: stopped", file=sys.stderr)
+        if worker is not None or embedded is not None:
+            print("descent: stopped", file=sys.stderr)
     return EXIT_OK
 
 
 def command_worker(args: argparse.Namespace) -> int:
-    from worker.settings import get_settings
+    settings = load_settings()
+    concurrency = settings.worker_count if args.concurrency is None else args.concurrency
+    if concurrency < 1:
+        raise CommandError(f"--concurrency {concurrency}: at least 1")
     from worker.tasks import app  # registers run_job and the worker signals
 
-    settings = get_settings()
-    concurrency = args.concurrency or settings.worker_count
     app.worker_main(argv=[
         "worker", "--pool", "prefork", "--concurrency", str(concurrency),
         "--loglevel", args.loglevel, "--queues", settings.queue_name,
-        "--hostname", f"descent-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+        "--hostname", args.name or f"descent-{os.getpid()}@%h",
+        "--without-gossip", "--without-mingle",
     ])
     return EXIT_OK
 
-
-def _problem_text(response: Any) -> str:
-    try:
-        detail = response.json().get("detail")
-    except ValueError:
-        return response.text
-    if isinstance(detail, list):
-        return "\n".join(f"  - {'.'.join(str(p) for p in entry['loc'][1:]) or '(spec)'}: "
-                         f"{entry['msg']}" for entry in detail)
-    return str(detail)
-
-
-def command_submit(args: argparse.Namespace) -> int:
-    import httpx
-
-    from cli.main import format_summary
-    from cli.progress import ProgressBar
-
-    spec = read_json(args.spec)
-    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    with httpx.Client(base_url=args.url.rstrip("/"), headers=headers, timeout=60) as client:
-        response = client.post("/v1/jobs", json=spec)
-        if response.status_code == 422:
-            print("The spec is invalid:\n" + _problem_text(response), file=sys.stderr)
-            return EXIT_BAD_SPEC
-        if response.status_code != 202:
-            print(f"descent: {response.status_code}: {_problem_text(response)}", file=sys.stderr)
-            return EXIT_FAILED
-        job = response.json()
-        location = response.headers["Location"]
-        print(f"job {job['id']} {job['status']} ({args.url.rstrip('/')}{location})",
-              file=sys.stderr)
-        if not (args.wait or args.output):
-            print(job["id"])
-            return EXIT_OK
-        bar = ProgressBar(enabled=sys.stderr.isatty())
-        deadline = None if args.timeout is None else time.monotonic() + args.timeout
-        try:
-            while job["status"] in ("queued", "running"):
-                if deadline is not None and time.monotonic() > deadline:
-                    print(f"\ndescent: gave up waiting for job {job['id']}", file=sys.stderr)
-                    return EXIT_FAILED
-                time.sleep(0.2)
-                job = client.get(location).json()
-                bar.update(SimpleNamespace(**job["progress"]))
-        finally:
-            bar.close()
-        if job["status"] == "failed" and job.get("error"):
-            print(f"job {job['id']} failed: {job['error'].get('message')}", file=sys.stderr)
-        result = client.get(f"{location}/result")
-        if result.status_code == 200:
-            if args.output:
-                Path(args.output).write_bytes(result.content)
-            print(format_summary(result.json(), job["spec"]))
-        return EXIT_OK if job["status"] == "succeeded" else EXIT_FAILED

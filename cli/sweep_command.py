@@ -1,55 +1,76 @@
-"""``descent sweep SWEEP.json [-o OUT.json]`` (SPEC.md §10): run a sweep (§9.1) locally, no server,
-through ``engine.sweep`` (the same expansion, validation, grouping and vectorised loops as the
-service), with a progress bar on a terminal."""
+"""``descent sweep SWEEP.json [-o OUT.json]`` (docs/spec.md §10): run a sweep (§9.1) locally, no
+server, through ``engine.sweep`` (the same expansion, validation, grouping and vectorised loops
+as the service), with a progress bar on a terminal."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
-from pathlib import Path
 
-EXIT_OK, EXIT_BAD_SPEC = 0, 2
+from cli.errors import (
+    EXIT_OK,
+    CommandError,
+    check_output_path,
+    read_json_object,
+    spec_problems,
+    write_output,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``sweep`` to the ``descent`` command."""
-    sweep = commands.add_parser("sweep", help="run a sweep (base spec × grid) locally")
-    sweep.add_argument("sweep", help="the sweep {base, grid, overrides} (JSON file, - for stdin)")
-    sweep.add_argument("-o", "--output", help="write {runs, table, summary} here")
-    sweep.add_argument("--trajectories", default="",
-                       help="runs whose trajectories go into the output: 'all' or 0,5,7")
-    sweep.add_argument("--max-points", type=int, default=None,
+    sweep = commands.add_parser(
+        "sweep", help="run a sweep (a base spec times a grid) here, no server",
+        description="Run a sweep on this machine: every run of a base spec times a grid of "
+        "values (and extra override runs), and print the best runs first.",
+    )
+    sweep.add_argument("sweep", metavar="SWEEP.json",
+                       help='the sweep {"base": …, "grid": …, "overrides": […]} (a JSON file; '
+                       "- reads stdin)")
+    sweep.add_argument("-o", "--output", metavar="OUT.json",
+                       help="write {runs, table, summary} here")
+    sweep.add_argument("--trajectories", default="", metavar="all|0,5,7",
+                       help="runs whose trajectories go into the output: 'all' or run indices")
+    sweep.add_argument("--max-points", type=int, default=None, metavar="N",
                        help="at most this many points per written trajectory")
     sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=command_sweep)
 
 
+def _wanted_trajectories(text: str) -> bool | list[int]:
+    if text == "all":
+        return True
+    try:
+        wanted = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CommandError(f"--trajectories takes 'all' or run indices such as 0,5,7, "
+                           f"not {text!r}") from None
+    if any(index < 0 for index in wanted):
+        raise CommandError(f"--trajectories: run indices start at 0, not {min(wanted)}")
+    return wanted
+
+
 def command_sweep(args: argparse.Namespace) -> int:
-    from cli.main import _print_spec_errors, _read_json
     from cli.progress import ProgressBar
     from engine import SpecErrors, dumps
     from engine.sweep import run_sweep_locally
 
-    body = _read_json(args.sweep)
-    wanted: bool | list[int] = args.trajectories == "all"
-    if args.trajectories and args.trajectories != "all":
-        try:
-            wanted = [int(part) for part in args.trajectories.split(",") if part.strip()]
-        except ValueError:
-            print(f"descent: --trajectories takes 'all' or run indices, not {args.trajectories!r}",
-                  file=sys.stderr)
-            return EXIT_BAD_SPEC
+    body = read_json_object(args.sweep, "a sweep")
+    wanted = _wanted_trajectories(args.trajectories)
+    if args.max_points is not None and args.max_points < 2:
+        raise CommandError(f"--max-points must be at least 2, not {args.max_points}")
+    check_output_path(args.output)
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.quiet)
     try:
-        result = run_sweep_locally(body if isinstance(body, dict) else {}, bar.update,
-                                   trajectories=wanted, max_points=args.max_points)
+        result = run_sweep_locally(body, bar.update, trajectories=wanted,
+                                   max_points=args.max_points)
     except SpecErrors as errors:
-        return _print_spec_errors(errors)
+        raise CommandError(f"{args.sweep}: invalid sweep: {spec_problems(errors)}") from None
     finally:
         bar.close()
     if args.output:
-        Path(args.output).write_bytes(dumps(result))
+        write_output(args.output, dumps(result))
     print(format_table(result))
     return EXIT_OK
 

@@ -68,7 +68,7 @@ def test_plot_a_lesson_file_runs_it(tmp_path: Path) -> None:
 
 def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.json"
-    assert descent_plot(str(missing), "-o", str(tmp_path / "x.png")) == plot.EXIT_FAILED
+    assert descent_plot(str(missing), "-o", str(tmp_path / "x.png")) == plot.EXIT_BAD_INPUT
     error = capsys.readouterr().err
     assert "no such file" in error and "nope.json" in error
     assert "Traceback" not in error
