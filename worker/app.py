@@ -15,7 +15,10 @@ from worker.settings import Settings, get_settings
 
 SOFT_LIMIT_GRACE_S = 10.0  # the cooperative budget check (in the progress callback) fires first
 HARD_LIMIT_GRACE_S = 30.0  # after the soft limit, time to save and report before the kill
-VISIBILITY_MARGIN_S = 60.0
+# An unacked message is a lease its live worker renews every second (worker.transport); one
+# not renewed this long lost its whole worker (SIGKILL, power loss) and is handed out again.
+LEASE_S = 20
+VISIBILITY_MARGIN_S = 60.0  # other brokers (no leases): visibility = hard limit + this
 
 
 def time_limits(budget_s: float) -> tuple[float, float]:
@@ -51,18 +54,19 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("descent", broker=settings.broker, backend=settings.redis_url,
                  include=["worker.tasks"])
     soft, hard = time_limits(settings.job_time_limit_s)
-    # A message not acked within visibility_timeout is handed to another worker; it must
-    # exceed the hard time limit, or a long job still running would be started twice.
-    visibility_timeout = int(hard + VISIBILITY_MARGIN_S)
+    leased = urlparse(settings.broker).scheme == "redis"  # our transport renews leases
     transport_options = {
-        "visibility_timeout": visibility_timeout,
-        # Look for unacked messages of dead workers every second (kombu's default sweep runs
-        # every 10 × 10 s), so a crashed whole worker's job is requeued as soon as its
-        # visibility timeout has passed, not up to ~100 s later.
+        # A message unacked for visibility_timeout is handed to another worker. On our
+        # transport live workers renew theirs every second, so a long job still running is
+        # never started twice and a dead worker's jobs and sweep chunks come back within
+        # LEASE_S; elsewhere the timeout must exceed the hard time limit (minutes).
+        "visibility_timeout": LEASE_S if leased else int(hard + VISIBILITY_MARGIN_S),
+        # Renew leases and look for expired ones every second (kombu's default sweep runs
+        # every 10 × 10 s).
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
     }
-    if urlparse(settings.broker).scheme == "redis":
+    if leased:
         app.conf.broker_transport = "worker.transport:Transport"
     app.conf.update(
         task_serializer="json",

@@ -138,21 +138,10 @@ def _warm_up(**_: Any) -> None:
         log.warning("engine warm-up failed", exc_info=True)
 
 
+# A job or sweep chunk whose whole worker died (SIGKILL, power loss) is handed out again by
+# the broker once its message's lease runs out (worker.app.LEASE_S, renewed by live workers);
+# a killed pool *process* is redelivered at once by Celery itself.
 _beating = threading.Event()
-# A running job writes a sign of life at least every progress interval; one silent this long
-# lost its whole worker (a killed pool *process* is redelivered at once by Celery itself).
-ORPHAN_AFTER_S = 15.0
-
-
-def rescue_orphaned_jobs(store: JobStore) -> list[str]:
-    """Enqueue again the running jobs whose worker died outright (SIGKILL, power loss): Celery
-    would only redeliver them after the broker's visibility timeout, minutes later. run_job is
-    idempotent and counts attempts, so a late duplicate delivery is harmless."""
-    rescued = store.rescue_stale(ORPHAN_AFTER_S)
-    for job_id in rescued:
-        log.warning("job %s lost its worker; running it again", job_id)
-        run_job.apply_async((job_id,))
-    return rescued
 
 
 @worker_ready.connect
@@ -164,7 +153,6 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
         while not _beating.wait(HEARTBEAT_S):
             try:
                 job_store().beat(name)
-                rescue_orphaned_jobs(job_store())
             except Exception:
                 log.warning("heartbeat failed", exc_info=True)
 

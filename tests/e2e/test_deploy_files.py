@@ -1,8 +1,11 @@
 """Dockerfile and docker-compose.yml checked statically (there is no Docker engine here):
-the services exist, their commands name real entry points, their variables are settings."""
+the services exist, their commands name real entry points, their variables are settings.
+test_scale_out.py runs the compose commands themselves."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -30,6 +33,10 @@ def entry_point_exists(command: list[str]) -> bool:
     return command[0] == "redis-server"
 
 
+def option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
 def test_compose_has_redis_with_aof_api_and_a_scalable_worker() -> None:
     services = COMPOSE["services"]
     assert {"redis", "api", "worker"} <= set(services)
@@ -37,6 +44,45 @@ def test_compose_has_redis_with_aof_api_and_a_scalable_worker() -> None:
     assert "container_name" not in services["worker"] and "ports" not in services["worker"]
     for service in services.values():
         assert "healthcheck" in service
+
+
+def test_compose_redis_is_bounded_and_never_evicts() -> None:
+    command = COMPOSE["services"]["redis"]["command"]
+    assert re.fullmatch(r"\$\{DESCENT_REDIS_MAXMEMORY:-\d+[kmg]b\}", option(command, "--maxmemory"))
+    assert option(command, "--maxmemory-policy") == "noeviction"
+
+
+def test_each_worker_replica_has_its_own_node_name_and_the_api_splits_sweeps_for_all() -> None:
+    worker, api = COMPOSE["services"]["worker"], COMPOSE["services"]["api"]
+    assert "%h" in option(worker["command"], "--name")  # each container's own host name
+    replicas = worker["deploy"]["replicas"]
+    processes = replicas * int(option(worker["command"], "--concurrency"))
+    assert api["environment"]["DESCENT_WORKERS"] == f"${{DESCENT_WORKERS:-{processes}}}"
+
+
+def test_every_compose_variable_has_a_default() -> None:
+    """`docker compose up` with nothing set runs (test_scale_out.py substitutes the same way)."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    variables = re.findall(r"\$\{[^}]*\}", text)
+    assert variables and all(re.fullmatch(r"\$\{\w+:-[^}]*\}", v) for v in variables), variables
+
+
+def test_the_healthchecks_import_what_exists() -> None:
+    """The Python one-liners of the healthchecks name real modules and attributes."""
+    for name, service in COMPOSE["services"].items():
+        test = service["healthcheck"]["test"]
+        if test[1:3] != ["python", "-c"]:
+            continue
+        for node in ast.walk(ast.parse(test[3])):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                module = importlib.import_module(node.module)
+                assert all(hasattr(module, alias.name) for alias in node.names), name
+
+
+def test_the_image_runs_the_api_as_compose_does() -> None:
+    docker_command = re.search(r"^CMD (\[.*\])$", DOCKERFILE, re.MULTILINE)
+    assert docker_command
+    assert yaml.safe_load(docker_command.group(1)) == COMPOSE["services"]["api"]["command"]
 
 
 def test_every_command_names_a_real_entry_point() -> None:

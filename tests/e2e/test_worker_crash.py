@@ -1,6 +1,6 @@
-"""A whole worker killed outright (main process and pool, SIGKILL): its running job is found by
-another worker's rescue within seconds and runs again to success — not after the broker's
-visibility timeout, minutes later."""
+"""A whole worker killed outright (main process and pool, SIGKILL): its running job's message
+lease (worker.app.LEASE_S) runs out and another worker runs it again to success, within seconds,
+not after the job's hard time limit, minutes later."""
 
 from __future__ import annotations
 
