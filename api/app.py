@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import install_error_handlers, problem
+from api.quotas import Quotas
 from api.responses import JSONResponse
 from api.routes import catalog, datasets, health, jobs, sweeps
 from api.waiting import JobEndWatcher
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.job_end_watcher = JobEndWatcher(
         redis.asyncio.Redis.from_url(settings.redis_url, socket_connect_timeout=2))
     app.state.celery = make_celery(settings)
+    app.state.quotas = Quotas(settings, app.state.store.redis)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        max_dataset_bytes=settings.max_dataset_bytes)

@@ -1,5 +1,5 @@
-"""Shared dependencies as ``Annotated`` aliases: settings, the job store, the Celery client and
-the caller's identity (API keys, SPEC.md §9.3)."""
+"""Shared dependencies as ``Annotated`` aliases: settings, the job store, the Celery client,
+the caller's identity (API keys, SPEC.md §9.3) and its quotas (SPEC.md §9.4)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
+from api.quotas import ActiveSlots, Quotas
 from worker.settings import Settings
 from worker.store import JobStore, owner_of
 
@@ -32,11 +33,12 @@ async def get_celery(request: Request) -> Celery:
     return request.app.state.celery
 
 
-async def get_owner(
+async def get_authenticated_owner(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
-    """Whose jobs these are: a hash of the caller's key (one shared owner without keys)."""
+    """Whose jobs these are: a hash of the caller's key (one shared owner without keys);
+    401 when the server sets keys and the request has none of them."""
     keys: list[str] = request.app.state.settings.api_key_list
     if not keys:
         return owner_of(None)
@@ -47,7 +49,32 @@ async def get_owner(
     return owner_of(given)
 
 
+async def get_owner(
+    request: Request, owner: Annotated[str, Depends(get_authenticated_owner)],
+) -> str:
+    """The authenticated owner, once this request is counted against its rate limit (every
+    ``/v1`` route depends on this, so each request is counted once; 429 when over)."""
+    quotas: Quotas = request.app.state.quotas
+    if quotas.rate is not None:
+        await quotas.rate.hit(_identity(request, owner), request.method)
+    return owner
+
+
+async def get_active_slots(request: Request, owner: Annotated[str, Depends(get_owner)],
+                           ) -> ActiveSlots:
+    """The caller's cap on queued-or-running jobs and sweeps (a no-op when there is none)."""
+    quotas: Quotas = request.app.state.quotas
+    return quotas.active_slots(_identity(request, owner))
+
+
+def _identity(request: Request, owner: str) -> str:
+    quotas: Quotas = request.app.state.quotas
+    return quotas.identity(owner, request.client.host if request.client else None)
+
+
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 Store = Annotated[JobStore, Depends(get_store)]
 CeleryClient = Annotated[Celery, Depends(get_celery)]
 Owner = Annotated[str, Depends(get_owner)]
+AuthenticatedOwner = Annotated[str, Depends(get_authenticated_owner)]
+ActiveCap = Annotated[ActiveSlots, Depends(get_active_slots)]

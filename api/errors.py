@@ -3,7 +3,8 @@
     {"type": "...", "title": "Not Found", "status": 404, "detail": "no job 3f2a…"}
 
 For a 422 ``detail`` is FastAPI's list of ``{"loc", "msg", "type"}``, one entry per bad field.
-Nothing ever answers with a traceback: unexpected exceptions are logged and become a plain 500.
+Nothing ever answers with a traceback: unexpected exceptions are logged and become a plain 500,
+answered inside the app so that the client's keep-alive connection survives it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from kombu.exceptions import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.responses import JSONResponse
 from engine import SpecErrors
@@ -25,6 +27,10 @@ log = logging.getLogger("descent.api")
 PROBLEM = "application/problem+json"
 STORE_DOWN = ("the job store (Redis) is unreachable, so jobs cannot be submitted or read right "
               "now; try again shortly")
+STORE_FULL = ("the job store (Redis) is full (its maxmemory, DESCENT_REDIS_MAXMEMORY), so nothing "
+              "new can be stored right now; what it holds can still be read. Try again later, or "
+              "delete finished jobs, sweeps and datasets")
+UNREADABLE_BODY = "There was an error parsing the body"  # FastAPI's 400 for a body it cannot read
 
 
 class ProblemResponse(JSONResponse):
@@ -52,14 +58,83 @@ def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
 
 
+def out_of_memory(error: redis.RedisError) -> bool:
+    """Redis refused a write over its ``maxmemory`` (policy ``noeviction``): ``-OOM`` for a
+    command, an ``ERR Error running script ... OOM ...`` for a write inside a Lua script."""
+    return (isinstance(error, redis.exceptions.OutOfMemoryError)
+            or "OOM command not allowed" in str(error))
+
+
+def _unreadable_body(error: StarletteHTTPException) -> ProblemResponse | None:
+    """FastAPI answers 400 for a JSON body Python's parser gives up on (not a syntax error,
+    which is a 422 already): nesting past the recursion limit, an integer of more than 4,300
+    digits. Those are bad values, so a 422 like any other."""
+    cause = error.__cause__
+    if error.status_code != 400 or error.detail != UNREADABLE_BODY:
+        return None
+    if isinstance(cause, RecursionError):
+        message = "the JSON body is nested too deeply to read"
+    elif isinstance(cause, ValueError) and "digits" in str(cause):
+        message = "the JSON body has a number of more than 4,300 digits"
+    elif isinstance(cause, ValueError):
+        message = "the JSON body has a value that cannot be read"
+    else:
+        return None
+    return problem(422, [{"loc": ["body"], "msg": message, "type": "json_invalid"}])
+
+
+class ContainUnexpected:
+    """An exception no handler took becomes a logged, plain 500 here, inside the app.
+
+    Starlette's outermost layer does answer such an exception with the 500 handler, but then
+    re-raises it to the server, and uvicorn drops the connection: the client's next request on
+    the same keep-alive connection is reset. Answered here, the connection lives on. An error
+    that comes out of ``receive`` belongs to the layers outside (the body size limit) and
+    passes through, as does one raised after the answer has started."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        from_receive: list[BaseException] = []
+
+        async def watched_receive() -> Message:
+            try:
+                return await receive()
+            except BaseException as error:
+                from_receive.append(error)
+                raise
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, watched_receive, tracked_send)
+        except Exception as error:
+            if started or error in from_receive:
+                raise
+            log.exception("unexpected error on %s", scope.get("path"))
+            await problem(500, "internal error; the server log has the details")(
+                scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_middleware(ContainUnexpected)
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> ProblemResponse:
         return problem(error.status, error.detail, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> ProblemResponse:
-        return problem(error.status_code, error.detail, getattr(error, "headers", None))
+        return _unreadable_body(error) or problem(error.status_code, error.detail,
+                                                  getattr(error, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> ProblemResponse:
@@ -72,6 +147,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(redis.RedisError)
     async def _store_down(request: Request, error: redis.RedisError) -> ProblemResponse:
         log.warning("Redis error on %s: %s", request.url.path, error)
+        if out_of_memory(error):
+            return problem(503, STORE_FULL, {"Retry-After": "60"})
         return problem(503, STORE_DOWN, {"Retry-After": "5"})
 
     @app.exception_handler(OperationalError)

@@ -3,9 +3,11 @@ serialised by orjson, so these describe the shapes without costing a validation 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+from engine.spec import FiniteFloat, JsonObject, bounded_json
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -63,14 +65,14 @@ class SurfaceRequest(BaseModel):
          "data": {"generator": "linear", "n_samples": 100, "seed": 0}, "resolution": 60},
     ]}}
 
-    function: str | dict[str, Any]
-    function_params: dict[str, Any] = Field(default_factory=dict)
-    data: dict[str, Any] | None = None
+    function: Annotated[str | dict[str, Any], AfterValidator(bounded_json)]
+    function_params: JsonObject = Field(default_factory=dict)
+    data: JsonObject | None = None
     resolution: int = Field(default=100, ge=2, le=500)
-    x_min: float | None = None
-    x_max: float | None = None
-    y_min: float | None = None
-    y_max: float | None = None
+    x_min: FiniteFloat | None = None
+    x_max: FiniteFloat | None = None
+    y_min: FiniteFloat | None = None
+    y_max: FiniteFloat | None = None
 
 
 class Surface(BaseModel):
@@ -88,10 +90,10 @@ class AnalyzeRequest(BaseModel):
          "bounds": [[-2, 2], [-2, 2]]},
     ]}}
 
-    function: str | dict[str, Any]
-    function_params: dict[str, Any] = Field(default_factory=dict)
-    data: dict[str, Any] | None = None
-    bounds: list[tuple[float, float]] | None = Field(
+    function: Annotated[str | dict[str, Any], AfterValidator(bounded_json)]
+    function_params: JsonObject = Field(default_factory=dict)
+    data: JsonObject | None = None
+    bounds: list[tuple[FiniteFloat, FiniteFloat]] | None = Field(
         default=None, description="The box to search, [lo, hi] per variable; default the "
         "function's bounds."
     )

@@ -96,7 +96,8 @@ def _submit(client: Any, url: str, spec: dict[str, Any], args: argparse.Namespac
         raise CommandError(f"{args.spec}: the server refused the spec: {_problem(response)}")
     job = _checked(response)
     location = response.headers.get("Location", f"/v1/jobs/{job.get('id')}")
-    print(f"job {job.get('id')} {job.get('status')} ({url}{location})", file=sys.stderr)
+    if sys.stderr.isatty():  # for the person watching; a script has the id on stdout
+        print(f"job {job.get('id')} {job.get('status')} ({url}{location})", file=sys.stderr)
     if not (args.wait or args.output):
         print(job.get("id"))
         return EXIT_OK
@@ -127,7 +128,8 @@ def _follow(client: Any, job: dict[str, Any], location: str, timeout: float | No
         while job["status"] in ("queued", "running"):
             if deadline is not None and time.monotonic() > deadline:
                 raise CommandError(f"gave up waiting after {timeout:g} s: job {job['id']} is "
-                                   f"still {job['status']}", EXIT_FAILED)
+                                   f"still {job['status']} at {client.base_url}{location}",
+                                   EXIT_FAILED)
             time.sleep(POLL_INTERVAL_S)
             job = _checked(client.get(location))
             bar.update(SimpleNamespace(**job["progress"]))

@@ -17,6 +17,16 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from engine.budgets import (
+    DEFAULT_GENERATED_DATA_BYTES,
+    DEFAULT_JOB_RECORD_BYTES,
+    DEFAULT_SWEEP_RECORD_BYTES,
+    RunCost,
+    check_data_budget,
+    check_run_budget,
+    run_cost,
+)
+from engine.data import _DEFAULT_FEATURES as DEFAULT_FEATURES
 from engine.errors import SpecError, SpecErrors
 from engine.objectives.base import Objective
 from engine.objectives.catalogue import build_catalogue_objective
@@ -38,10 +48,13 @@ DatasetLoader = Callable[[str], tuple[np.ndarray, np.ndarray]]
 
 @dataclass(frozen=True)
 class Limits:
-    """Server-side caps (SPEC.md §2: ``max_steps`` has a configurable cap)."""
+    """Server-side caps (docs/spec.md §2: ``max_steps`` has a configurable cap) and the byte
+    budgets of docs/spec.md §9.4 (``engine.budgets``)."""
 
     max_steps: int = 10_000_000
-    max_record_points: int = 2_000_000
+    job_record_bytes: int = DEFAULT_JOB_RECORD_BYTES
+    sweep_record_bytes: int = DEFAULT_SWEEP_RECORD_BYTES
+    generated_data_bytes: int = DEFAULT_GENERATED_DATA_BYTES
 
 
 DEFAULT_LIMITS = Limits()
@@ -58,6 +71,7 @@ class PreparedRun:
     init: np.ndarray
     learning_rate: float
     schedule: dict[str, Any]
+    cost: RunCost
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,14 +82,23 @@ class PreparedRun:
 _UNION_TAGS = {"str", "int", "float", "bool", "list", "dict"}
 
 
-def _field_path(location: tuple) -> str:
+def _is_union_tag(part: object) -> bool:
+    return isinstance(part, str) and (part in _UNION_TAGS or "[" in part or part[:1].isupper())
+
+
+def _field_path(location: tuple, kind: str = "") -> str:
     """pydantic's error location as a spec field path, without the union-member tags it adds
-    (``function.ExpressionFunction.variables`` -> ``function.variables``)."""
-    parts = [
-        str(part)
-        for part in location
-        if not (isinstance(part, str) and (part in _UNION_TAGS or "[" in part or part[:1].isupper()))
-    ]
+    (``function.ExpressionFunction.variables`` -> ``function.variables``). The last part of
+    an unknown field's location is the key the user sent, whatever it looks like (``""``
+    for an empty one)."""
+    if not location:
+        return ""
+    *head, last = location
+    parts = [str(part) for part in head if not _is_union_tag(part)]
+    if kind == "extra_forbidden":
+        parts.append(str(last) or '""')
+    elif not _is_union_tag(last):
+        parts.append(str(last))
     return ".".join(parts)
 
 
@@ -89,7 +112,7 @@ def parse_spec(body: dict[str, Any] | JobSpec) -> JobSpec:
     except ValidationError as error:
         messages: dict[str, list[str]] = {}
         for entry in error.errors(include_url=False):
-            messages.setdefault(_field_path(entry["loc"]), []).append(entry["msg"])
+            messages.setdefault(_field_path(entry["loc"], entry["type"]), []).append(entry["msg"])
         raise SpecErrors(
             [SpecError(field, "; or ".join(dict.fromkeys(texts))) for field, texts in messages.items()]
         ) from None
@@ -119,7 +142,8 @@ def _analytic_objective(function_json: str, params_json: str) -> Objective:
     return build_catalogue_objective(function, json.loads(params_json))
 
 
-def _build_objective(spec: JobSpec, load_dataset: DatasetLoader | None) -> Objective:
+def _build_objective(spec: JobSpec, load_dataset: DatasetLoader | None,
+                     limits: Limits) -> Objective:
     function = spec.function
     if isinstance(function, ExpressionFunction):
         if spec.function_params:
@@ -127,17 +151,22 @@ def _build_objective(spec: JobSpec, load_dataset: DatasetLoader | None) -> Objec
         definition = function.model_dump(mode="json", exclude_none=True)
         return _analytic_objective(json.dumps(definition, sort_keys=True), "{}")
     if function in DATASET_MODELS:
-        X, y = _load_data(spec, load_dataset)
+        X, y = _load_data(spec, load_dataset, limits)
         return build_dataset_objective(function, spec.function_params, X, y)
     return _analytic_objective(json.dumps(function), json.dumps(spec.function_params, sort_keys=True))
 
 
-def _load_data(spec: JobSpec, load_dataset: DatasetLoader | None) -> tuple[np.ndarray, np.ndarray]:
+def _load_data(spec: JobSpec, load_dataset: DatasetLoader | None,
+               limits: Limits) -> tuple[np.ndarray, np.ndarray]:
     data = spec.data
     model = str(spec.function)
     if isinstance(data, InlineData):
         return load_inline_data(data.X, data.y, model)
     if isinstance(data, GeneratedData):
+        n_features = data.n_features or DEFAULT_FEATURES.get(data.generator, 1)
+        over = check_data_budget(data.n_samples, n_features, limits.generated_data_bytes)
+        if over is not None:  # refused before a byte of it is drawn
+            raise over
         return generate_dataset(
             data.generator, data.n_samples, data.n_features, data.noise, data.seed, **data.options
         )
@@ -174,16 +203,6 @@ def _check_shape_rules(spec: JobSpec, errors: list[SpecError], limits: Limits) -
     if spec.max_steps > limits.max_steps:
         errors.append(
             SpecError("max_steps", f"{spec.max_steps} is over this server's cap of {limits.max_steps}")
-        )
-    points = spec.max_steps // spec.record_every + 2
-    if points > limits.max_record_points:
-        errors.append(
-            SpecError(
-                "record_every",
-                f"max_steps {spec.max_steps} with record_every {spec.record_every} would record "
-                f"{points} points, over the limit of {limits.max_record_points}; raise "
-                "record_every",
-            )
         )
 
 
@@ -231,7 +250,7 @@ def resolve_spec(
         raise SpecErrors(shape_errors.errors + _independent_errors(body, shape_errors)) from None
     errors: list[SpecError] = []
     _check_shape_rules(spec, errors, limits)
-    objective = _check(errors, lambda: _build_objective(spec, load_dataset))
+    objective = _check(errors, lambda: _build_objective(spec, load_dataset, limits))
     resolved_optimizer = _check(errors, lambda: resolve_optimizer(spec.optimizer))
     schedule = _check(errors, lambda: resolve_schedule(spec.schedule))
     if errors:
@@ -271,8 +290,13 @@ def resolve_spec(
         init=[float(v) for v in init],
         batch_size=batch_size,
     )
+    cost = run_cost(filled, objective.dims, objective.n_samples)
+    over_budget = check_run_budget(cost, spec.record_every, limits.job_record_bytes)
+    if over_budget is not None:
+        raise SpecErrors([over_budget])
     return PreparedRun(
         spec=filled,
+        cost=cost,
         objective=objective,
         optimizer=optimizer,
         hyper=hyper_row(optimizer, hyperparameters),

@@ -26,6 +26,7 @@ from numba import types
 from engine.bounds import interval_text, outside
 from engine.errors import SpecError
 from engine.kernels import compiled
+from engine.spec import MAX_COUNT
 
 _REQUIRED = object()
 
@@ -169,6 +170,8 @@ def _as_int(field: str, name: str, value: Any) -> int:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(field, f"{name} must be an integer, got {value!r}")
+    if abs(value) > MAX_COUNT:  # a step count; int64 arithmetic in the tables must not wrap
+        raise SpecError(field, f"{name} must be at most {MAX_COUNT} (2**53 - 1), got {value!r}")
     return value
 
 

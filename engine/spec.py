@@ -7,12 +7,69 @@ registry or the schedules (does the function exist, are its params right, ...) i
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 BATCHING_MODES = ("full", "stochastic", "minibatch")
 DEFAULT_MAX_STEPS = 1000
+
+# Numbers a spec may hold (docs/spec.md §9.4): every integer fits the int64 arithmetic of
+# numpy, numba and Redis, and every float is finite. Counts (steps, batch sizes, ...) stop at
+# 2**53 - 1, the largest integer every JSON reader (JavaScript's included) holds exactly, far
+# enough inside int64 that sums and products of two counts cannot wrap around.
+MAX_COUNT = 2**53 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_JSON_DEPTH = 16
+
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+Seed = Annotated[int, Field(ge=0, le=INT64_MAX)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _shown(number: float) -> str:
+    """A number for a message: an integer of 4,000 digits is shown by its size."""
+    if isinstance(number, int) and abs(number) > 10**30:
+        return f"an integer of {number.bit_length()} bits"
+    return repr(number)
+
+
+def _refuse(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, "{message}", {"message": message})
+
+
+def _check_json_value(value: Any, path: str, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise _refuse("too_deep",
+                      f"{path or 'the value'} is nested deeper than {MAX_JSON_DEPTH} levels")
+    where = f"{path}: " if path else ""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise _refuse("int_too_large", f"{where}{_shown(value)} is beyond 64-bit integers")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _refuse("finite_number", f"{where}{value!r} is not a finite number (a literal "
+                          "like 1e400 overflows to infinity)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_value(item, f"{path}.{key}" if path else str(key), depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json_value(item, f"{path}[{index}]", depth + 1)
+
+
+def bounded_json(value: Any) -> Any:
+    """Free-form JSON (function_params, optimizer, schedule, generator options, a sweep's
+    grid) held to the same numbers as the typed fields: integers within 64 bits, finite
+    floats, at most ``MAX_JSON_DEPTH`` levels deep. The message gives the path inside."""
+    _check_json_value(value, "", 0)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(bounded_json)]
 
 
 class StrictModel(BaseModel):
@@ -26,7 +83,7 @@ class ExpressionFunction(StrictModel):
 
     expression: str = Field(min_length=1, max_length=500, examples=["x**2 + 3*y**2"])
     variables: list[str] = Field(min_length=1, max_length=10, examples=[["x", "y"]])
-    bounds: list[tuple[float, float]] | None = Field(
+    bounds: list[tuple[FiniteFloat, FiniteFloat]] | None = Field(
         default=None,
         description="Box [lo, hi] per variable for surfaces, random starts and the search for "
         "stationary points; default [-5, 5] each.",
@@ -36,8 +93,8 @@ class ExpressionFunction(StrictModel):
 class InlineData(StrictModel):
     """Samples given in the request: ``X`` (n × d) and ``y`` (n)."""
 
-    X: list[list[float]] = Field(min_length=1)
-    y: list[float] = Field(min_length=1)
+    X: list[list[FiniteFloat]] = Field(min_length=1)
+    y: list[FiniteFloat] = Field(min_length=1)
 
 
 class StoredData(StrictModel):
@@ -55,9 +112,9 @@ class GeneratedData(StrictModel):
         default=None, ge=1, le=1000,
         description="Default: 1 for linear/logistic, 2 for blobs/moons.",
     )
-    noise: float = Field(default=0.1, ge=0)
-    seed: int = 0
-    options: dict[str, Any] = Field(
+    noise: FiniteFloat = Field(default=0.1, ge=0)
+    seed: Seed = 0
+    options: JsonObject = Field(
         default_factory=dict,
         description="Generator options, e.g. {'weights': [2.0], 'bias': -1.0} for linear, "
         "{'centers': 3} for blobs.",
@@ -90,43 +147,29 @@ class JobSpec(StrictModel):
         description="A catalogue name (GET /v1/functions), a dataset model name "
         "(linear_regression, logistic_regression, softmax_regression, mlp), or a formula."
     )
-    function_params: dict[str, Any] = Field(
+    function_params: JsonObject = Field(
         default_factory=dict, description="Parameters of the function, e.g. {'dims': 10}."
     )
     data: DataSpec | None = Field(default=None, description="Dataset models only.")
-    optimizer: str | dict[str, Any] = Field(
+    optimizer: Annotated[str | dict[str, Any], AfterValidator(bounded_json)] = Field(
         default="sgd", description="A name (GET /v1/optimizers) or {'name': ..., hyperparameters}."
     )
-    learning_rate: float | None = Field(
+    learning_rate: FiniteFloat | None = Field(
         default=None, gt=0, description="Base learning rate; default the optimizer's torch default."
     )
-    schedule: dict[str, Any] | None = Field(
+    schedule: JsonObject | None = Field(
         default=None, description="Learning-rate schedule (GET /v1/schedules); default constant."
     )
     batching: Literal["full", "stochastic", "minibatch"] = "full"
-    batch_size: int = Field(default=32, ge=1)
+    batch_size: Count = 32
     shuffle: bool = True
-    init: list[float] | None = Field(default=None, min_length=1)
-    max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1)
-    max_epochs: int | None = Field(default=None, ge=1)
-    grad_tol: float | None = Field(
+    init: list[FiniteFloat] | None = Field(default=None, min_length=1)
+    max_steps: Count = DEFAULT_MAX_STEPS
+    max_epochs: Count | None = None
+    grad_tol: FiniteFloat | None = Field(
         default=None, ge=0, description="Stop when the full gradient's L2 norm ≤ this."
     )
-    target_loss: float | None = Field(default=None, description="Stop when the loss ≤ this.")
-    record_every: int = Field(default=1, ge=1)
-    gradient_noise: float = Field(default=0.0, ge=0)
-    seed: int = Field(default=0, ge=0, le=2**63 - 1)
-
-    @field_validator("init")
-    @classmethod
-    def _init_finite(cls, value: list[float] | None) -> list[float] | None:
-        if value is not None and not all(math.isfinite(v) for v in value):
-            raise ValueError("every start coordinate must be a finite number")
-        return value
-
-    @field_validator("learning_rate", "target_loss", "grad_tol", "gradient_noise")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    target_loss: FiniteFloat | None = Field(default=None, description="Stop when the loss ≤ this.")
+    record_every: Count = 1
+    gradient_noise: FiniteFloat = Field(default=0.0, ge=0)
+    seed: Seed = 0

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.budgets import check_sweep_budget
 from engine.build import DatasetLoader, Limits, PreparedRun, resolve_spec
 from engine.errors import SpecError, SpecErrors
 from engine.result import RunResult, shrink_trajectory
@@ -259,6 +260,10 @@ def prepare_sweep(
         prepared.append(resolved)
     if errors:
         raise SpecErrors(errors)
+    if indices is None:  # the whole sweep, as submitted: its runs together (docs/spec.md §9.4)
+        over_budget = check_sweep_budget([run.cost for run in prepared], limits.sweep_record_bytes)
+        if over_budget is not None:
+            raise SpecErrors([over_budget])
     return PreparedSweep(
         indices=[run.index for run in chosen],
         overrides=[run.overrides for run in chosen],

@@ -21,7 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE_ENV_KEYS = ("DESCENT_REDIS_URL", "DESCENT_BROKER_URL", "DESCENT_API_KEYS",
-                    "DESCENT_DATA_DIR", "DESCENT_JOB_TIME_LIMIT_S", "DESCENT_CORS_ORIGINS")
+                    "DESCENT_DATA_DIR", "DESCENT_JOB_TIME_LIMIT_S", "DESCENT_CORS_ORIGINS",
+                    "DESCENT_MAX_ACTIVE", "DESCENT_RATE_LIMIT", "DESCENT_QUEUE_NAME")
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02,

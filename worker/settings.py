@@ -14,6 +14,14 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.budgets import (
+    DEFAULT_GENERATED_DATA_BYTES,
+    DEFAULT_JOB_RECORD_BYTES,
+    DEFAULT_SWEEP_RECORD_BYTES,
+)
+from engine.build import Limits
+from worker.embedded import DEFAULT_MAXMEMORY
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -33,8 +41,23 @@ class Settings(BaseSettings):
         default="", description="Comma-separated API keys; empty means no authentication."
     )
     max_steps: int = Field(default=10_000_000, ge=1, description="Server cap on a spec's max_steps.")
-    max_record_points: int = Field(
-        default=2_000_000, ge=2, description="Server cap on recorded trajectory points per job."
+    job_record_bytes: int = Field(
+        default=DEFAULT_JOB_RECORD_BYTES, ge=1024, description="Byte budget of one job: its "
+        "recorded trajectory, points × (dims + 3) × 8, plus its per-step schedule tables "
+        "(docs/spec.md §9.4); over it a submission is a 422 naming record_every or max_steps."
+    )
+    sweep_record_bytes: int = Field(
+        default=DEFAULT_SWEEP_RECORD_BYTES, ge=1024, description="Byte budget of one sweep: the "
+        "same costs summed over its runs (422 above)."
+    )
+    generated_data_bytes: int = Field(
+        default=DEFAULT_GENERATED_DATA_BYTES, ge=1024, description="Byte budget of a generated "
+        "data set, n_samples × (n_features + 1) × 8 (422 above, before it is drawn)."
+    )
+    redis_maxmemory: str = Field(
+        default=DEFAULT_MAXMEMORY, description="maxmemory of the embedded Redis (`descent serve`), with "
+        "policy noeviction: when full, writes answer 503 and what is stored stays readable. "
+        "A Redis size such as 512mb or 2gb; 0 for no limit."
     )
     job_ttl_s: int = Field(
         default=7 * 24 * 3600, ge=60, description="How long finished jobs and results are kept."
@@ -72,11 +95,58 @@ class Settings(BaseSettings):
     workers: int | None = Field(
         default=None, ge=1, description="Worker processes of `descent serve` (default: cores)."
     )
+    max_active: int | None = Field(
+        default=None, ge=0, description="Most queued-or-running jobs and sweeps per key (per "
+        "client address without keys); over it a submission is a 429. Default: 1000 with API "
+        "keys, none without; 0 turns the cap off."
+    )
+    rate_limit: str | None = Field(
+        default=None, description="Requests per key (per client address without keys) and "
+        "window, e.g. '100/second' or '5/minute'; reads (GET) and writes (POST, DELETE) each "
+        "get the whole limit. Over it: 429. Default: '100/second' with API keys, none without; "
+        "'none' turns it off."
+    )
 
     @field_validator("broker_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "none", "off"):
+            return value
+        from limits import parse  # here, not at the top: importing it takes ~0.25 s
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate such as '100/second' or "
+                             "'5/minute'") from None
+        return value.strip()
+
+    @property
+    def effective_max_active(self) -> int | None:
+        """The active cap in force: the setting, else 1000 with keys and none without."""
+        if "max_active" in self.model_fields_set:
+            return self.max_active or None
+        return 1000 if self.api_key_list else None
+
+    @property
+    def effective_rate_limit(self) -> str | None:
+        """The rate limit in force: the setting, else '100/second' with keys, none without."""
+        if "rate_limit" in self.model_fields_set and self.rate_limit is not None:
+            off = self.rate_limit.strip().lower() in ("", "none", "off")
+            return None if off else self.rate_limit
+        return "100/second" if self.api_key_list else None
+
+    @property
+    def limits(self) -> Limits:
+        """The engine's caps and byte budgets, as these settings set them."""
+        return Limits(max_steps=self.max_steps, job_record_bytes=self.job_record_bytes,
+                      sweep_record_bytes=self.sweep_record_bytes,
+                      generated_data_bytes=self.generated_data_bytes)
 
     @property
     def broker(self) -> str:

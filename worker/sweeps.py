@@ -18,7 +18,7 @@ import logging
 import time
 from typing import Any
 
-from engine import Limits, SpecErrors, dumps, loads
+from engine import SpecErrors, dumps, loads
 from engine.sweep import prepare_sweep, run_entry
 from worker.monitor import RunMonitor
 from worker.settings import Settings
@@ -80,7 +80,7 @@ def run_chunk(store: SweepStore, sweep_id: str, chunk: int, indices: list[int],
     error: dict[str, Any] | None = None
     entries: dict[int, dict[str, Any]] = {}
     trajectories: dict[int, bytes] = {}
-    limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
+    limits = settings.limits
     monitor = SweepMonitor(store, sweep_id, chunk, len(indices), budget_s,
                            settings.progress_interval_s)
     try:

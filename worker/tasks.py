@@ -20,7 +20,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
-from engine import Limits, SpecErrors, dumps, loads, resolve_spec, run_group, run_spec
+from engine import SpecErrors, dumps, loads, resolve_spec, run_group, run_spec
 from worker.app import app
 from worker.datasets import stored_dataset_loader
 from worker.monitor import RunMonitor
@@ -67,7 +67,7 @@ def execute_job(store: JobStore, job_id: str, settings: Settings) -> dict[str, A
         })
         return {"id": job_id, "status": "failed"}
     started = time.perf_counter()
-    limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
+    limits = settings.limits
     monitor = JobMonitor(store, job_id, budget_s, settings.progress_interval_s)
     try:
         prepared = resolve_spec(spec, limits=limits,

@@ -29,6 +29,7 @@ from engine.schedules import describe_schedules
 router = APIRouter(prefix="/v1", tags=["catalogue"], dependencies=[Depends(get_owner)])
 _bad: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "Bad function, parameters or box."}}
+FiniteQuery = Annotated[float | None, Query(allow_inf_nan=False)]
 
 
 def _json(value: Any) -> Response:
@@ -97,8 +98,8 @@ def _surface(objective: Any, resolution: int, box: list[float | None]) -> dict[s
 def function_surface(
     name: str,
     resolution: Annotated[int, Query(ge=2, le=500, description="Points per axis.")] = 100,
-    x_min: float | None = None, x_max: float | None = None,
-    y_min: float | None = None, y_max: float | None = None,
+    x_min: FiniteQuery = None, x_max: FiniteQuery = None,
+    y_min: FiniteQuery = None, y_max: FiniteQuery = None,
 ) -> Response:
     """``{x, y, z}`` with ``z[i][j] = f(x[j], y[i])`` over the function's bounds (or the box
     given). n-D catalogue functions are drawn in 2-D."""

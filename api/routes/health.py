@@ -1,11 +1,13 @@
-"""Liveness, readiness and metrics (outside ``/v1``: no API key needed, for orchestrators)."""
+"""Liveness, readiness and metrics, outside ``/v1`` for orchestrators: ``/healthz`` and
+``/readyz`` need no key; ``/metrics`` needs one when the server sets keys (its counts are
+server-wide, not the caller's own)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.deps import AppSettings, Store
+from api.deps import AppSettings, AuthenticatedOwner, Store
 from api.errors import ApiError
 from api.metrics import render_metrics
 from api.responses import JSONResponse
@@ -32,6 +34,8 @@ def readyz(store: Store) -> Response:
     return JSONResponse({"status": "ready", "redis": "ok", "workers": workers})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(store: Store, settings: AppSettings) -> Response:
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={401: {"description": "The server sets API keys and none was sent: "
+                             "scrape with 'Authorization: Bearer <key>'."}})
+def metrics(store: Store, settings: AppSettings, _: AuthenticatedOwner) -> Response:
     return Response(render_metrics(store, settings.queue_name), media_type=CONTENT_TYPE_LATEST)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
-from api.deps import AppSettings, CeleryClient, Owner, Store
+from api.deps import ActiveCap, AppSettings, CeleryClient, Owner, Store
 from api.errors import ApiError
 from api.events import event_stream
+from api.quotas import ActiveSlots
 from api.responses import JSONResponse
 from api.schemas import JobDocument, JobList, Problem
-from engine import JobSpec, Limits, dumps, resolve_spec
+from engine import JobSpec, dumps, resolve_spec
 from engine.result import TRAJECTORY_FIELDS, shrink_indices
+from engine.spec import MAX_COUNT
 from worker.app import enqueue
 from worker.datasets import DatasetStore
 from worker.store import FINISHED, STATUSES, IdempotencyConflict, JobNotFound
@@ -27,8 +27,10 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 RUN_JOB = "descent.run_job"
 MAX_WAIT_S = 60.0
 
-_errors = {404: {"model": Problem, "description": "No such job (or not yours)."},
-           401: {"model": Problem, "description": "API key missing or wrong."}}
+_errors: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such job (or not yours)."},
+           401: {"model": Problem, "description": "API key missing or wrong."},
+           429: {"model": Problem, "description": "Over the caller's request rate or its cap "
+                 "on active jobs and sweeps (SPEC.md §9.4); Retry-After says when to retry."}}
 
 SUBMIT_EXAMPLES = {
     "rosenbrock": {"summary": "Adam on Rosenbrock", "value": {
@@ -66,7 +68,7 @@ def _get(store: Any, job_id: str, owner: str) -> dict[str, Any]:
 )
 async def submit_job(
     spec: Annotated[JobSpec, Body(openapi_examples=SUBMIT_EXAMPLES)], request: Request,
-    store: Store, celery: CeleryClient, settings: AppSettings, owner: Owner,
+    store: Store, celery: CeleryClient, settings: AppSettings, owner: Owner, active: ActiveCap,
     idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", max_length=200,
         description="Same key and body: the same job again; same key, other body: 422.")] = None,
@@ -74,7 +76,8 @@ async def submit_job(
     """Validate the spec completely (every bad field is reported at once), file the job and
     queue it. Answers 202 with ``Location: /v1/jobs/{id}`` and the job document."""
     return await anyio.to_thread.run_sync(_submit, spec, store, celery, settings, owner,
-                                          idempotency_key, limiter=_submit_limiter(request.app))
+                                          idempotency_key, active,
+                                          limiter=_submit_limiter(request.app))
 
 
 def _submit_limiter(app: Any) -> anyio.CapacityLimiter:
@@ -89,8 +92,8 @@ def _submit_limiter(app: Any) -> anyio.CapacityLimiter:
 
 
 def _submit(spec: JobSpec, store: Any, celery: Any, settings: Any, owner: str,
-            idempotency_key: str | None) -> Response:
-    limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
+            idempotency_key: str | None, active: ActiveSlots) -> Response:
+    limits = settings.limits
     datasets: set[str] = set()
     prepared = resolve_spec(spec, limits=limits,
                             load_dataset=DatasetStore(store.redis, 0).loader(owner, datasets))
@@ -99,9 +102,11 @@ def _submit(spec: JobSpec, store: Any, celery: Any, settings: Any, owner: str,
         body_hash = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
         idempotency = (idempotency_key, body_hash)
     try:
-        document, created = store.create(prepared.spec, owner=owner,
-                                          time_limit_s=settings.job_time_limit_s,
-                                          idempotency=idempotency, datasets=datasets)
+        with active.reserve() as slot:  # 429 when the caller has DESCENT_MAX_ACTIVE already
+            document, created = store.create(prepared.spec, owner=owner,
+                                              time_limit_s=settings.job_time_limit_s,
+                                              idempotency=idempotency, datasets=datasets)
+            slot.hold("job", document["id"])
     except IdempotencyConflict:
         raise ApiError(422, [{
             "loc": ["header", "Idempotency-Key"], "type": "value_error",
@@ -125,7 +130,7 @@ def list_jobs(
                       Query(description="Only jobs with this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Jobs per page.")] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.",
-                                        pattern=r"^\d+$")] = None,
+                                        pattern=r"^[0-9]{1,18}$")] = None,
 ) -> Response:
     jobs, next_cursor = store.list(owner, status=status, limit=limit,
                                    cursor=int(cursor) if cursor else None)
@@ -157,13 +162,15 @@ def get_job(job_id: str, store: Store, owner: Owner) -> Response:
 )
 async def get_result(
     job_id: str, request: Request, store: Store, owner: Owner, settings: AppSettings,
-    max_points: Annotated[int | None, Query(ge=2, description="At most this many points, "
-                                            "evenly spaced; first and last kept.")] = None,
-    every: Annotated[int | None, Query(ge=1, description="Every k-th point (last kept).")] = None,
+    max_points: Annotated[int | None, Query(ge=2, le=MAX_COUNT, description="At most this many "
+                                            "points, evenly spaced; first and last kept.")] = None,
+    every: Annotated[int | None, Query(ge=1, le=MAX_COUNT,
+                                       description="Every k-th point (last kept).")] = None,
     fields: Annotated[str | None, Query(description="Trajectory columns to include, comma-"
                                         "separated, from params,loss,grad_norm,lr.",
                                         examples=["params,loss"])] = None,
-    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="Seconds to wait for a "
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, allow_inf_nan=False,
+                                 description="Seconds to wait for a "
                                  "queued or running job to finish before answering 409: one "
                                  "request instead of a polling loop.")] = 0,
 ) -> Response:
@@ -206,29 +213,12 @@ def _result_response(store: Any, job_id: str, owner: str, chosen: tuple[str, ...
         if len(indices) == points:
             indices = None
     summary, epoch_loss = job["summary"] or {}, layout.get("epoch_loss")
-    names = ("step", *chosen)
-    columns = store.written_columns(job_id, names) if indices is None else None
-    if columns is not None:
-        return StreamingResponse(_streamed_document(summary, zip(names, columns), epoch_loss),
-                                 media_type="application/json")
     try:
         trajectory = store.read_trajectory(job_id, layout, indices, chosen)
     except JobNotFound:
         raise _not_found(job_id) from None
     return Response(dumps({**summary, "trajectory": trajectory, "epoch_loss": epoch_loss}),
                     media_type="application/json")
-
-
-def _streamed_document(summary: dict[str, Any], columns: Iterator[tuple[str, bytes]],
-                       epoch_loss: Any) -> Iterator[bytes]:
-    """``{**summary, "trajectory": {name: column, ...}, "epoch_loss": ...}`` written from the
-    columns' stored JSON, in pieces: nothing is parsed again or copied into one buffer."""
-    head = dumps(summary)[:-1]
-    yield head + (b"," if len(head) > 1 else b"") + b'"trajectory":{'
-    for position, (name, column) in enumerate(columns):
-        yield (b"," if position else b"") + dumps(name) + b":"
-        yield column
-    yield b'},"epoch_loss":' + dumps(epoch_loss) + b"}"
 
 
 @router.delete(

@@ -11,14 +11,15 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Body, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from api.deps import AppSettings, CeleryClient, Owner, Store
+from api.deps import ActiveCap, AppSettings, CeleryClient, Owner, Store
 from api.errors import ApiError
 from api.events import event_stream
 from api.responses import JSONResponse
 from api.schemas import Problem
-from engine import Limits, dumps
+from engine import dumps
+from engine.spec import MAX_COUNT, JsonObject, bounded_json
 from engine.sweep import prepare_sweep, split_groups
 from worker.app import enqueue
 from worker.datasets import DatasetStore
@@ -29,8 +30,10 @@ log = logging.getLogger("descent.api")
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 MAX_TRAJECTORY_RUNS = 1000
 
-_errors = {404: {"model": Problem, "description": "No such sweep (or not yours)."},
-           401: {"model": Problem, "description": "API key missing or wrong."}}
+_errors: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such sweep (or not yours)."},
+           401: {"model": Problem, "description": "API key missing or wrong."},
+           429: {"model": Problem, "description": "Over the caller's request rate or its cap "
+                 "on active jobs and sweeps (SPEC.md §9.4); Retry-After says when to retry."}}
 
 
 class SweepRequest(BaseModel):
@@ -45,9 +48,10 @@ class SweepRequest(BaseModel):
          "overrides": [{"optimizer": "rmsprop", "learning_rate": 0.005}]},
     ]})
 
-    base: dict[str, Any] = Field(description="The job spec every run starts from.")
-    grid: dict[str, list[Any]] = Field(default_factory=dict, description="field -> values.")
-    overrides: list[dict[str, Any]] = Field(default_factory=list,
+    base: JsonObject = Field(description="The job spec every run starts from.")
+    grid: Annotated[dict[str, list[Any]], AfterValidator(bounded_json)] = Field(
+        default_factory=dict, description="field -> values.")
+    overrides: list[JsonObject] = Field(default_factory=list,
                                             description="Extra runs, each {field: value}.")
 
 
@@ -99,18 +103,21 @@ def _get(sweeps: SweepStore, sweep_id: str, owner: str, **kwargs: Any) -> dict[s
     summary="Submit a sweep",
 )
 def submit_sweep(request_body: Annotated[SweepRequest, Body()], store: Store,
-                 celery: CeleryClient, settings: AppSettings, owner: Owner) -> Response:
+                 celery: CeleryClient, settings: AppSettings, owner: Owner,
+                 active: ActiveCap) -> Response:
     """Validate every run, file the sweep and queue its chunks (202 + ``Location``)."""
     body = request_body.model_dump()
-    limits = Limits(max_steps=settings.max_steps, max_record_points=settings.max_record_points)
+    limits = settings.limits
     datasets: set[str] = set()
     prepared = prepare_sweep(body, limits=limits, max_runs=settings.max_sweep_runs,
                              load_dataset=DatasetStore(store.redis, 0).loader(owner, datasets))
     chunks = split_groups(prepared.groups, pieces=settings.worker_count)
     sweeps = _sweeps(store, settings)
-    sweep_id = sweeps.create(body, owner=owner, runs_total=prepared.runs_total,
-                             tasks_total=len(chunks), time_limit_s=settings.job_time_limit_s,
-                             datasets=datasets)
+    with active.reserve() as slot:  # 429 when the caller has DESCENT_MAX_ACTIVE already
+        sweep_id = sweeps.create(body, owner=owner, runs_total=prepared.runs_total,
+                                 tasks_total=len(chunks), time_limit_s=settings.job_time_limit_s,
+                                 datasets=datasets)
+        slot.hold("sweep", sweep_id)
     try:
         for number, chunk in enumerate(chunks):
             indices = [prepared.indices[k] for k in chunk]
@@ -157,8 +164,8 @@ def get_sweep_result(
     sweep_id: str, store: Store, settings: AppSettings, owner: Owner,
     runs: Annotated[str | None, Query(description="Add these runs' trajectories: indices, "
                                       "comma-separated.", examples=["0,5,7"])] = None,
-    max_points: Annotated[int | None, Query(ge=2, description="At most this many points per "
-                                            "trajectory; first and last kept.")] = None,
+    max_points: Annotated[int | None, Query(ge=2, le=MAX_COUNT, description="At most this many "
+                                            "points per trajectory; first and last kept.")] = None,
 ) -> Response:
     if max_points is not None and max_points > settings.max_result_points:
         raise ApiError(422, [{"loc": ["query", "max_points"], "type": "value_error",
@@ -170,7 +177,8 @@ def get_sweep_result(
     if runs:
         total = sweep["progress"]["runs_total"]
         parts = [part.strip() for part in runs.split(",") if part.strip()]
-        if not all(part.isdigit() and int(part) < total for part in parts) or \
+        if not all(part.isascii() and part.isdigit() and len(part) < 19 and int(part) < total
+                   for part in parts) or \
                 len(parts) > MAX_TRAJECTORY_RUNS:
             raise ApiError(422, [{"loc": ["query", "runs"], "type": "value_error",
                                   "msg": f"'{runs[:100]}': give at most {MAX_TRAJECTORY_RUNS} "

@@ -68,7 +68,7 @@ def test_a_finished_job_is_deleted_with_its_result_for_good(http: httpx.Client,
     assert http.get(f"/v1/jobs/{job_id}/result").status_code == 404
     assert job_id not in listed_jobs(http)
     assert store.redis.zscore(store.index_key(owner_of(OWNER_KEY)), job_id) is None
-    for key in (store.job_key(job_id), store.result_key(job_id), store.result_json_key(job_id)):
+    for key in (store.job_key(job_id), store.result_key(job_id)):
         assert not store.redis.exists(key), key
     assert http.delete(f"/v1/jobs/{job_id}").status_code == 404
 

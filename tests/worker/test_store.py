@@ -56,27 +56,19 @@ def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore) ->
     assert job["attempts"] == 1 and job["progress"]["fraction"] == 1.0
     layout = store.result_record(job_id)["layout"]
     fields = ("params", "loss", "grad_norm", "lr")
-    names = ("step", *fields)
-    written_columns = store.written_columns(job_id, names)
-    assert written_columns is not None
-    written = dict(zip(names, written_columns))
-    assert {name: engine.loads(column) for name, column in written.items()} \
-        == engine.loads(engine.dumps(expected.trajectory))
+    rows = store.read_trajectory(job_id, layout, None, fields)
+    for name, column in expected.trajectory.items():
+        np.testing.assert_array_equal(rows[name], column)
     picks = np.array([0, 7, 150, 300])
     thinned = store.read_trajectory(job_id, layout, picks, ("loss",))
     assert set(thinned) == {"step", "loss"}
     np.testing.assert_array_equal(thinned["loss"], expected.trajectory["loss"][picks])
-    # columns that expire while they are being read fail the answer instead of going out null
-    columns = store.written_columns(job_id, names)
-    assert columns is not None
-    store.redis.delete(store.result_json_key(job_id))
+    # the result is stored once, as rows: exactly 8 × (dims + 4) bytes a point
+    assert store.redis.strlen(store.result_key(job_id)) == layout["points"] * 8 * (2 + 4)
+    # a result that expires before it is read is not found, never a document of nulls
+    store.redis.delete(store.result_key(job_id))
     with pytest.raises(JobNotFound):
-        list(columns)
-    # a result stored before the JSON columns existed is read from its rows
-    assert store.written_columns(job_id, names) is None
-    rows = store.read_trajectory(job_id, layout, None, fields)
-    for name, column in expected.trajectory.items():
-        np.testing.assert_array_equal(rows[name], column)
+        store.read_trajectory(job_id, layout, None, fields)
 
 
 def test_cancelling_a_queued_job_means_it_never_runs(store: JobStore) -> None:
@@ -174,7 +166,7 @@ def test_deleting_a_finished_job_removes_everything_it_stored(store: JobStore) -
     with pytest.raises(JobNotFound):
         store.delete(job_id, owner_of("someone else"))
     assert store.delete(job_id, owner) == "deleted"
-    for key in (store.job_key(job_id), store.result_key(job_id), store.result_json_key(job_id),
+    for key in (store.job_key(job_id), store.result_key(job_id),
                 f"descent:idempotency:{owner}:delete-key"):
         assert not store.redis.exists(key), key
     assert store.redis.zscore(store.index_key(owner), job_id) is None

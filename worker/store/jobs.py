@@ -76,7 +76,6 @@ class JobStore(ResultReader, Liveness, Metrics):
 
     job_key = staticmethod(keys.job_key)
     result_key = staticmethod(keys.result_key)
-    result_json_key = staticmethod(keys.result_json_key)
     index_key = staticmethod(keys.index_key)
 
     # --- submit side (API)
@@ -231,7 +230,7 @@ class JobStore(ResultReader, Liveness, Metrics):
         Idempotency-Key, for good: 'deleted'. An unfinished job is left as it is and its status
         ('queued' or 'running') is the answer. ``JobNotFound`` if unknown or another owner's."""
         outcome = as_bytes(self.scripts.delete(
-            keys=[keys.job_key(job_id), keys.result_key(job_id), keys.result_json_key(job_id)],
+            keys=[keys.job_key(job_id), keys.result_key(job_id)],
             args=[owner or "", keys.index_key("")],
         )).decode()
         if outcome == "missing":
@@ -275,16 +274,14 @@ class JobStore(ResultReader, Liveness, Metrics):
         final_progress: Progress | None = None,
     ) -> bool:
         """Record the outcome (and the result, overwriting any earlier run's) atomically."""
-        data, layout, columns = result_arguments(trajectory, epoch_loss)
+        data, layout = result_arguments(trajectory, epoch_loss)
         done = self.scripts.finish(
             keys=[keys.job_key(job_id), keys.result_key(job_id), STATUS_COUNTS_KEY,
-                  RUNTIME_KEY, RUNNING_KEY, keys.result_json_key(job_id),
-                  finished_channel(job_id)],
+                  RUNTIME_KEY, RUNNING_KEY, finished_channel(job_id)],
             args=[status, now_iso(), dumps(summary) if summary is not None else b"",
                   dumps(error) if error is not None else b"", self.ttl_s,
                   "1" if trajectory is not None else "0", data, layout,
                   repr(float(run_seconds)), runtime_bucket(run_seconds), job_id,
-                  dumps(final_progress.__dict__) if final_progress is not None else b"",
-                  *columns],
+                  dumps(final_progress.__dict__) if final_progress is not None else b""],
         )
         return bool(done)

@@ -49,10 +49,6 @@ def result_key(job_id: str) -> str:
     return f"{PREFIX}result:{job_id}"
 
 
-def result_json_key(job_id: str) -> str:
-    return f"{PREFIX}result_json:{job_id}"
-
-
 def index_key(owner: str) -> str:
     return f"{PREFIX}jobs:{owner}"
 

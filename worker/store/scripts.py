@@ -90,7 +90,7 @@ end
 return status
 """
 
-# KEYS: job, result, result JSON; ARGV: owner ('' for any), the owner index prefix.
+# KEYS: job, result; ARGV: owner ('' for any), the owner index prefix.
 # Removes a finished job for good: its record, its result, its place in the owner's list and
 # its Idempotency-Key. An unfinished job is left alone (the answer is its status).
 DELETE = """
@@ -98,7 +98,7 @@ local record = redis.call('HMGET', KEYS[1], 'status', 'owner', 'id', 'idempotenc
 local status, owner, id, idempotency = record[1], record[2], record[3], record[4]
 if not status or (ARGV[1] ~= '' and owner ~= ARGV[1]) then return 'missing' end
 if status == 'queued' or status == 'running' then return status end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', ARGV[2] .. owner, id)
 if idempotency then
   local stored = redis.call('GET', idempotency)
@@ -109,10 +109,9 @@ end
 return 'deleted'
 """
 
-# KEYS: job, result, counts, runtime, running, result_json, finished channel;
+# KEYS: job, result, counts, runtime, running, finished channel;
 # ARGV: status, finished_at, summary, error, ttl, has_result ('1'/'0'), result bytes, layout,
-# run seconds, histogram bucket field, job id, final progress ('' for none), then the JSON
-# columns as field/value pairs
+# run seconds, histogram bucket field, job id, final progress ('' for none)
 FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
@@ -126,10 +125,8 @@ redis.call('ZREM', KEYS[5], ARGV[11])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[5])
-  redis.call('HSET', KEYS[6], unpack(ARGV, 13))
-  redis.call('EXPIRE', KEYS[6], ARGV[5])
 end
-redis.call('PUBLISH', KEYS[7], ARGV[1])
+redis.call('PUBLISH', KEYS[6], ARGV[1])
 redis.call('HINCRBYFLOAT', KEYS[4], 'sum', ARGV[9])
 redis.call('HINCRBY', KEYS[4], 'count', 1)
 redis.call('HINCRBY', KEYS[4], ARGV[10], 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Callable
 from functools import cache
 
@@ -55,7 +56,8 @@ def _rosenbrock_bounds(dims: int, params: Params) -> tuple[tuple[float, float], 
     reach = max(
         (abs(v) for point in _rosenbrock_points(dims, params) for v in point.params), default=1.0
     )
-    half_width = 2.048 if reach <= 1.5 else math.ceil(1.25 * reach)
+    # min(): a finite but huge a (1e308) must not overflow the box to infinity
+    half_width = 2.048 if reach <= 1.5 else math.ceil(min(1.25 * reach, sys.float_info.max))
     return tuple((-float(half_width), float(half_width)) for _ in range(dims))
 
 
