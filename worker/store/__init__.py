@@ -5,8 +5,8 @@ numbers behind ``/metrics``. All keys are under ``descent:``; each module says w
 - ``scripts`` — every state transition as one Lua script (atomic: a cancel and a claim can
   never both win; one Idempotency-Key never makes two jobs);
 - ``jobs`` — ``JobStore``: records, lists, cancel, delete, claim, progress, finish;
-- ``results`` — the stored trajectory (raw rows and JSON columns) and reading it back;
-- ``liveness`` — worker heartbeats and the running set (rescue of jobs whose worker died);
+- ``results`` — the stored trajectory (raw rows, stored once) and reading it back;
+- ``liveness`` — worker heartbeats;
 - ``metrics`` — status counts and the run-time histogram.
 """
 
@@ -16,7 +16,6 @@ from worker.store.keys import (
     ANONYMOUS,
     FINISHED,
     PREFIX,
-    RUNNING_KEY,
     STATUSES,
     IdempotencyConflict,
     JobNotFound,
@@ -29,7 +28,7 @@ from worker.store.metrics import RUNTIME_BUCKETS
 from worker.store.results import GATHER_LIMIT, pack_trajectory, row_dtype
 
 __all__ = [
-    "ACTIVE", "ANONYMOUS", "DEFAULT_TTL_S", "FINISHED", "GATHER_LIMIT", "PREFIX", "RUNNING_KEY",
+    "ACTIVE", "ANONYMOUS", "DEFAULT_TTL_S", "FINISHED", "GATHER_LIMIT", "PREFIX",
     "RUNTIME_BUCKETS", "STATUSES", "IdempotencyConflict", "JobNotFound", "JobStore", "Progress",
     "dataset_users_key", "finished_channel", "now_iso", "owner_of", "pack_trajectory",
     "row_dtype",

@@ -17,7 +17,6 @@ them (docs/spec.md §9.4).
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from worker.store import keys
 from worker.store.keys import (
     ANONYMOUS,
     PREFIX,
-    RUNNING_KEY,
     RUNTIME_KEY,
     SEQUENCE_KEY,
     STATUS_COUNTS_KEY,
@@ -242,8 +240,8 @@ class JobStore(ResultReader, Liveness, Metrics):
         """Mark the job running for this process, in one round trip: ('run', (attempt number,
         spec, time limit in seconds)), ('done', status) or ('missing', '0')."""
         reply = self.scripts.claim(
-            keys=[keys.job_key(job_id), STATUS_COUNTS_KEY, RUNNING_KEY],
-            args=[now_iso(), os.getpid(), time.time(), job_id],
+            keys=[keys.job_key(job_id), STATUS_COUNTS_KEY],
+            args=[now_iso(), os.getpid()],
         )
         action = reply[0].decode()
         if action != "run":
@@ -257,7 +255,6 @@ class JobStore(ResultReader, Liveness, Metrics):
             pipe.hset(keys.job_key(job_id), mapping={
                 "progress": dumps(progress.__dict__), "alive_at": now_iso()
             })
-            pipe.zadd(RUNNING_KEY, {job_id: time.time()}, xx=True)
         pipe.hget(keys.job_key(job_id), "cancel")
         return bool(pipe.execute()[-1] == b"1")
 
@@ -277,7 +274,7 @@ class JobStore(ResultReader, Liveness, Metrics):
         data, layout = result_arguments(trajectory, epoch_loss)
         done = self.scripts.finish(
             keys=[keys.job_key(job_id), keys.result_key(job_id), STATUS_COUNTS_KEY,
-                  RUNTIME_KEY, RUNNING_KEY, finished_channel(job_id)],
+                  RUNTIME_KEY, finished_channel(job_id)],
             args=[status, now_iso(), dumps(summary) if summary is not None else b"",
                   dumps(error) if error is not None else b"", self.ttl_s,
                   "1" if trajectory is not None else "0", data, layout,

@@ -12,7 +12,6 @@ FINISHED = ("succeeded", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 STATUSES = (*ACTIVE, *FINISHED)
 ANONYMOUS = "-"
-RUNNING_KEY = f"{PREFIX}running"
 WORKERS_KEY = f"{PREFIX}workers"
 STATUS_COUNTS_KEY = f"{PREFIX}status_counts"
 RUNTIME_KEY = f"{PREFIX}runtime"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import redis
 from redis.commands.core import Script
 
-# KEYS: job, counts, running set; ARGV: now (ISO), worker pid, now (epoch s), job id
+# KEYS: job, counts; ARGV: now (ISO), worker pid
 CLAIM = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing', '0'} end
@@ -23,7 +23,6 @@ if status == 'queued' or status == 'running' then
     redis.call('HINCRBY', KEYS[2], 'running', 1)
   end
   redis.call('HSET', KEYS[1], 'worker_pid', ARGV[2], 'alive_at', ARGV[1])
-  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
   local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   local job = redis.call('HMGET', KEYS[1], 'spec', 'time_limit_s')
   return {'run', tostring(attempts), job[1], job[2]}
@@ -109,7 +108,7 @@ end
 return 'deleted'
 """
 
-# KEYS: job, result, counts, runtime, running, finished channel;
+# KEYS: job, result, counts, runtime, finished channel;
 # ARGV: status, finished_at, summary, error, ttl, has_result ('1'/'0'), result bytes, layout,
 # run seconds, histogram bucket field, job id, final progress ('' for none)
 FINISH = """
@@ -121,29 +120,14 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'summary'
            'error', ARGV[4], 'has_result', ARGV[6], 'layout', ARGV[8])
 redis.call('HINCRBY', KEYS[3], status, -1)
 redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
-redis.call('ZREM', KEYS[5], ARGV[11])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[5])
 end
-redis.call('PUBLISH', KEYS[6], ARGV[1])
+redis.call('PUBLISH', KEYS[5], ARGV[1])
 redis.call('HINCRBYFLOAT', KEYS[4], 'sum', ARGV[9])
 redis.call('HINCRBY', KEYS[4], 'count', 1)
 redis.call('HINCRBY', KEYS[4], ARGV[10], 1)
-return 1
-"""
-
-# The running set (a sorted set: job id -> last sign of life, epoch seconds) lets any worker
-# find jobs whose worker died outright and hand them out again (``rescue_stale``).
-# KEYS: job, running set; ARGV: job id, stale before (epoch s), now (epoch s)
-RESCUE = """
-local alive = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not alive or tonumber(alive) > tonumber(ARGV[2]) then return 0 end
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 0
-end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 """
 
@@ -188,7 +172,6 @@ class JobScripts:
         self.cancel: Script = client.register_script(CANCEL)
         self.delete: Script = client.register_script(DELETE)
         self.finish: Script = client.register_script(FINISH)
-        self.rescue: Script = client.register_script(RESCUE)
         self.gather: Script = client.register_script(GATHER)
         self.delete_dataset: Script = client.register_script(DELETE_DATASET)
 
