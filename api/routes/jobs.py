@@ -12,10 +12,11 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from api.deps import ActiveCap, AppSettings, CeleryClient, Owner, Store
 from api.errors import ApiError
 from api.events import event_stream
+from api.formats import NOT_ACCEPTABLE, RESULT_FORMATS, Format, negotiate, result_response
 from api.quotas import ActiveSlots
 from api.responses import JSONResponse
 from api.schemas import JobDocument, JobList, Problem
-from engine import JobSpec, dumps, resolve_spec
+from engine import JobSpec, resolve_spec
 from engine.result import TRAJECTORY_FIELDS, shrink_indices
 from engine.spec import MAX_COUNT
 from worker.app import enqueue
@@ -155,9 +156,9 @@ def get_job(job_id: str, store: Store, owner: Owner) -> Response:
                            "lr": [0.001, 0.001, 0.001]},
             "epoch_loss": None, "nearest_stationary_point": {
                 "params": [1.0, 1.0], "value": 0.0, "kind": "global", "distance": 0.22},
-            "elapsed_s": 0.0004}}}},
+            "elapsed_s": 0.0004}}, **RESULT_FORMATS}},
         409: {"model": Problem, "description": "Not finished yet (or finished without a result)."},
-        **_errors},
+        **NOT_ACCEPTABLE, **_errors},
     summary="The result of a finished job",
 )
 async def get_result(
@@ -173,7 +174,11 @@ async def get_result(
                                  description="Seconds to wait for a "
                                  "queued or running job to finish before answering 409: one "
                                  "request instead of a polling loop.")] = 0,
+    accept: Annotated[str | None, Header(description="application/json (default), "
+                                         "application/vnd.apache.arrow.stream or text/csv "
+                                         "(docs/spec.md §8.1).")] = None,
 ) -> Response:
+    fmt = negotiate(accept)
     if max_points is not None and max_points > settings.max_result_points:
         raise ApiError(422, [{"loc": ["query", "max_points"], "type": "value_error",
                               "msg": f"{max_points} is over this server's limit of "
@@ -190,11 +195,11 @@ async def get_result(
     if wait:
         await request.app.state.job_end_watcher.wait(job_id, owner, wait)
     return await anyio.to_thread.run_sync(_result_response, store, job_id, owner, chosen,
-                                          max_points, every)
+                                          max_points, every, fmt)
 
 
 def _result_response(store: Any, job_id: str, owner: str, chosen: tuple[str, ...],
-                     max_points: int | None, every: int | None) -> Response:
+                     max_points: int | None, every: int | None, fmt: Format) -> Response:
     try:
         job = store.result_record(job_id, owner)
     except JobNotFound:
@@ -217,8 +222,7 @@ def _result_response(store: Any, job_id: str, owner: str, chosen: tuple[str, ...
         trajectory = store.read_trajectory(job_id, layout, indices, chosen)
     except JobNotFound:
         raise _not_found(job_id) from None
-    return Response(dumps({**summary, "trajectory": trajectory, "epoch_loss": epoch_loss}),
-                    media_type="application/json")
+    return result_response(fmt, {**summary, "trajectory": trajectory, "epoch_loss": epoch_loss})
 
 
 @router.delete(

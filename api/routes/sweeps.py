@@ -10,15 +10,15 @@ import logging
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.deps import ActiveCap, AppSettings, CeleryClient, Owner, Store
 from api.errors import ApiError
 from api.events import event_stream
+from api.formats import NOT_ACCEPTABLE, RESULT_FORMATS, negotiate, sweep_result_response
 from api.responses import JSONResponse
 from api.schemas import Problem
-from engine import dumps
 from engine.spec import MAX_COUNT, JsonObject, bounded_json
 from engine.sweep import prepare_sweep, split_groups
 from worker.app import enqueue
@@ -155,9 +155,10 @@ def get_sweep(sweep_id: str, store: Store, settings: AppSettings, owner: Owner) 
                                              "grad_norm": 0.2},
                                    "nearest_stationary_point": None,
                                    "steps_to_target": None}],
-                         "table": [0], "summary": {"runs": 1}}}}},
+                         "table": [0], "summary": {"runs": 1}}}, **RESULT_FORMATS}},
                409: {"model": Problem, "description": "Still queued or running."},
-               422: {"model": Problem, "description": "Bad runs or max_points."}, **_errors},
+               422: {"model": Problem, "description": "Bad runs or max_points."},
+               **NOT_ACCEPTABLE, **_errors},
     summary="The result of a finished sweep",
 )
 def get_sweep_result(
@@ -166,7 +167,12 @@ def get_sweep_result(
                                       "comma-separated.", examples=["0,5,7"])] = None,
     max_points: Annotated[int | None, Query(ge=2, le=MAX_COUNT, description="At most this many "
                                             "points per trajectory; first and last kept.")] = None,
+    accept: Annotated[str | None, Header(description="application/json (default), "
+                                         "application/vnd.apache.arrow.stream or text/csv: "
+                                         "one row a run, or a row a point of the runs asked "
+                                         "for (docs/spec.md §8.1).")] = None,
 ) -> Response:
+    fmt = negotiate(accept)
     if max_points is not None and max_points > settings.max_result_points:
         raise ApiError(422, [{"loc": ["query", "max_points"], "type": "value_error",
                               "msg": f"{max_points} is over this server's limit of "
@@ -191,7 +197,7 @@ def get_sweep_result(
         document = sweeps.result(sweep_id, owner, trajectories=wanted, max_points=max_points)
     except SweepNotFound:
         raise ApiError(404, f"no sweep {sweep_id}") from None
-    return Response(dumps(document), media_type="application/json")
+    return sweep_result_response(fmt, document)
 
 
 @router.delete(
