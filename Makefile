@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_STAMP := $(VENV)/.installed-dev
-LINTED := engine api worker cli tests bench docs/make_tour.py
+LINTED := engine api worker cli descent tests bench docs/make_tour.py
 
 .PHONY: serve test install bench tour goldens lint clean browser
 
