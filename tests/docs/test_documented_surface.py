@@ -128,6 +128,10 @@ RUN: dict[str, tuple[str, tuple[str, ...]]] = {
     f"docs/service.md: curl -s '{JOB}/result?wait=30'": ("200", ('"steps":500', '"trajectory":')),
     f"docs/service.md: curl -s '{JOB}/result?max_points=200&fields=params,loss'":
         ("200", ('"params":', '"loss":')),
+    f"docs/service.md: curl -s -H 'Accept: text/csv' '{JOB}/result?max_points=3'":
+        ("200", ("step,loss,grad_norm,lr,p0,p1\n0,",)),
+    "docs/service.md: curl -s -H 'Accept: application/vnd.apache.arrow.stream' -o result.arrow":
+        ("200", ()),
     f"docs/service.md: curl -s -X DELETE {JOB}": ("204", ()),
     "docs/service.md: curl -s 'localhost:8000/v1/jobs?status=succeeded&limit=20'":
         ("200", ('"jobs":', '"next_cursor":')),
@@ -172,6 +176,16 @@ RUN: dict[str, tuple[str, tuple[str, ...]]] = {
                            ("05_local_vs_global", "05.png"), ("06_saddle", "06.png"),
                            ("07_momentum", "07.png"))},
 }
+# Python blocks: each doc's run in order as one script (a notebook), with words its output holds
+PYTHON: dict[str, tuple[str, ...]] = {
+    "README.md: import descent": ("(", ", 2)"),
+    "docs/python.md: import descent": ("max_steps 2000", "(2001, 2)"),
+    'docs/python.md: client = descent.Client("http://localhost:8000")':
+        ("gd        final loss", "momentum  final loss", "adam      final loss"),
+    "docs/python.md: import matplotlib": ("wrote race.png",),
+    'docs/python.md: sweep = client.sweep({"base": {"function": "rosenbrock", "optimizer": "adam", "max_steps": 500},':
+        ("best run ", "w, b = [2. 1.]", "[['body', 'optimizer']]"),
+}
 # JSON request bodies the docs show on their own, and where they are POSTed
 POSTED: dict[str, str] = {}
 ELSEWHERE = {
@@ -189,10 +203,11 @@ NOT_RUN = {
 def test_every_block_is_run_here_or_elsewhere_or_is_no_command() -> None:
     keys = [block.key for block in ALL]
     assert len(keys) == len(set(keys)), "two blocks start alike: make their first lines differ"
-    listed = [*RUN, *POSTED, *ELSEWHERE, *NOT_RUN]
+    listed = [*RUN, *PYTHON, *POSTED, *ELSEWHERE, *NOT_RUN]
     assert len(listed) == len(set(listed)), "a block is in two of the lists"
     missing = [key for key in keys if key not in listed]
-    assert not missing, f"documented, not tested (add to RUN, POSTED, ELSEWHERE or NOT_RUN): {missing}"
+    assert not missing, ("documented, not tested (add to RUN, PYTHON, POSTED, ELSEWHERE or "
+                         f"NOT_RUN): {missing}")
     stale = [key for key in listed if key not in keys]
     assert not stale, f"listed here but no longer in the docs: {stale}"
 
@@ -281,3 +296,20 @@ def test_the_documented_commands_work_as_written(doc: str, api_url: str, tmp_pat
                 last_id = re.findall(r'"id":"(\w+)"', output)[-1]
             for written in re.findall(r"\s(?:-o|--output) (\S+)", command):
                 assert (cwd / written).stat().st_size > 0, (written, block.key)
+
+
+@pytest.mark.parametrize("doc", sorted({key.split(":")[0] for key in PYTHON}))
+def test_the_documented_python_runs_as_written(doc: str, api_url: str, tmp_path: Path) -> None:
+    """A doc's Python blocks, in order, as one script against the test's stack."""
+    code = "\n".join(block.text for block in ALL if block.doc == doc and block.key in PYTHON)
+    script = tmp_path / "walkthrough.py"
+    script.write_text(code.replace("http://localhost:8000", api_url))
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith("DESCENT_")}
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), str(script)], cwd=tmp_path,
+                          env={**environment, "MPLBACKEND": "Agg"}, text=True,
+                          capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    for key, words in PYTHON.items():
+        for word in words if key.startswith(doc) else ():
+            assert word in done.stdout, (key, word, done.stdout[-3000:])
