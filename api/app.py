@@ -11,6 +11,7 @@ import redis.asyncio
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +36,25 @@ describe the functions, optimizers and schedules a spec can name. When the serve
 PLACEHOLDER_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>descent</title>
 </head><body><h1>descent</h1><p>The API is running. See <a href="/docs">/docs</a>.</p>
 </body></html>"""
+
+
+TAGS = [
+    {"name": "jobs", "description": "Submit, follow, fetch and cancel jobs."},
+    {"name": "sweeps", "description": "Many runs from one base spec and a grid: submit, follow, "
+     "compare, cancel."},
+    {"name": "datasets", "description": "Upload CSV or JSON samples for the dataset models; "
+     "jobs and sweeps name them by id."},
+    {"name": "catalogue", "description": "Functions, surfaces, stationary points, optimizers, "
+     "schedules."},
+    {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
+]
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route's own name (``submit_job``, ``get_job_result``, …): what a generated client
+    calls its methods. A route sets it with ``operation_id=`` when its function name does not
+    read well."""
+    return route.name
 
 
 class _TooLarge(Exception):
@@ -89,12 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title="descent", version="0.1.0", description=DESCRIPTION,
-        default_response_class=JSONResponse,
-        openapi_tags=[
-            {"name": "jobs", "description": "Submit, follow, fetch and cancel jobs."},
-            {"name": "catalogue", "description": "Functions, surfaces, optimizers, schedules."},
-            {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
-        ],
+        default_response_class=JSONResponse, openapi_tags=TAGS,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.store = JobStore.from_url(settings.redis_url, settings.job_ttl_s, retries=0)

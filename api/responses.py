@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import Response
+from fastapi import responses
 
 from engine import dumps
 
 
-class JSONResponse(Response):
+class JSONResponse(responses.JSONResponse):
+    """A ``fastapi.responses.JSONResponse`` (so the OpenAPI document gives JSON answers their
+    models' schemas, not ``type: string``) rendered by orjson."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

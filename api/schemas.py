@@ -97,3 +97,209 @@ class AnalyzeRequest(BaseModel):
         default=None, description="The box to search, [lo, hi] per variable; default the "
         "function's bounds."
     )
+
+
+# --------------------------------------------------------------------------- results
+
+StopReason = Literal["max_steps", "max_epochs", "grad_tol", "target_loss", "diverged",
+                     "cancelled"]
+Number = float | None  # non-finite numbers are written as null (docs/spec.md §8)
+
+
+class FinalPoint(BaseModel):
+    """Where the run ended."""
+
+    params: list[Number] = Field(examples=[[0.9999, 0.9998]])
+    loss: Number = Field(examples=[1.2e-9])
+    grad_norm: Number = Field(examples=[3e-5])
+
+
+class NearestStationaryPoint(BaseModel):
+    """The known (catalogue) or found (formula) stationary point nearest the final params."""
+
+    params: list[float]
+    value: float
+    kind: Literal["global", "local", "saddle", "maximum", "degenerate"]
+    distance: Number
+
+
+class Trajectory(BaseModel):
+    """Columnar: point i is the state after ``step[i]`` updates; ``lr[i]`` is the learning rate
+    the update from ``step[i]`` uses. ``?fields=`` leaves out the columns not asked for."""
+
+    step: list[int] = Field(examples=[[0, 1, 2]])
+    params: list[list[Number]] | None = Field(default=None, examples=[[[-1.2, 1.0],
+                                                                       [-1.0, 1.0]]])
+    loss: list[Number] | None = Field(default=None, examples=[[24.2, 4.0]])
+    grad_norm: list[Number] | None = Field(default=None, examples=[[232.0, 40.0]])
+    lr: list[Number] | None = Field(default=None, examples=[[0.001, 0.001]])
+
+
+class JobResult(BaseModel):
+    """The result document (docs/spec.md §8)."""
+
+    stop_reason: StopReason
+    steps: int = Field(examples=[812])
+    epochs: float | None = Field(description="Dataset models: epochs run (fractional when the "
+                                 "last one is partial).", examples=[None])
+    final: FinalPoint
+    trajectory: Trajectory
+    epoch_loss: list[Number] | None = Field(
+        description="Dataset models: the full loss after each epoch.", examples=[None])
+    nearest_stationary_point: NearestStationaryPoint | None
+    elapsed_s: float = Field(examples=[0.012])
+
+
+class SweepRun(BaseModel):
+    """One run of a sweep: its index, what it changed, how it ended (``final`` is null for a
+    run that never ran); ``trajectory`` when asked for with ``?runs=``."""
+
+    index: int
+    overrides: dict[str, Any] = Field(examples=[{"learning_rate": 0.01}])
+    stop_reason: StopReason
+    steps: int
+    epochs: float | None
+    final: FinalPoint | None
+    nearest_stationary_point: NearestStationaryPoint | None
+    steps_to_target: int | None = Field(description="Steps to reach target_loss, when it was "
+                                        "set and reached.")
+    trajectory: Trajectory | None = None
+
+
+class SweepResult(BaseModel):
+    """Every run, and ``table``: run indices, best final loss first, diverged after, never-run
+    last."""
+
+    runs: list[SweepRun]
+    table: list[int] = Field(examples=[[2, 0, 1]])
+    summary: dict[str, Any] = Field(description="runs, stop_reasons (count of each), best "
+                                    "(index, overrides, final_loss, stop_reason, steps).")
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+class CataloguePoint(BaseModel):
+    params: list[float]
+    value: float
+    kind: Literal["global", "local", "saddle", "maximum"]
+
+
+class FunctionSummary(BaseModel):
+    """A catalogue function (``GET /v1/functions/{name}`` has the rest)."""
+
+    name: str = Field(examples=["rosenbrock"])
+    description: str
+    formula: str
+    dims: int = Field(description="The default number of variables.")
+    n_dimensional: bool = Field(description="Takes function_params.dims.")
+    params: list[str] = Field(description="Its parameters besides dims.", examples=[["a", "b"]])
+
+
+class FunctionParameter(BaseModel):
+    name: str
+    type: Literal["int", "float"]
+    default: float | None
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+
+
+class FunctionDescription(BaseModel):
+    """One catalogue function: formula, dims, parameters with defaults, box, standard start,
+    known stationary points."""
+
+    name: str
+    description: str
+    formula: str
+    dims: int
+    n_dimensional: bool
+    min_dims: int | None = None
+    params: list[FunctionParameter]
+    param_values: dict[str, Any] = Field(description="The parameters in effect.")
+    parameter_names: list[str] = Field(examples=[["x1", "x2"]])
+    bounds: list[list[float]]
+    start: list[float] | None
+    stationary_points: list[CataloguePoint]
+    notes: str | None = None
+    source: str | None = None
+
+
+class StationaryPoint(BaseModel):
+    params: list[float]
+    value: float
+    gradient_norm: float
+    hessian_eigenvalues: list[float]
+    classification: Literal["minimum", "maximum", "saddle", "degenerate"]
+    kind: Literal["global", "local", "maximum", "saddle", "degenerate"]
+
+
+class Analysis(BaseModel):
+    """Points where ∇f = 0 in the box; ``global_minimum`` is the lowest minimum among them."""
+
+    points: list[StationaryPoint]
+    global_minimum: StationaryPoint | None
+
+
+class OptimizerAlias(BaseModel):
+    name: str = Field(examples=["momentum"])
+    sets: dict[str, Any] = Field(examples=[{"momentum": 0.9}])
+
+
+class HyperparameterDescription(BaseModel):
+    name: str
+    type: Literal["float", "int", "bool", "pair"]
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    exclusive_minimum: bool
+    exclusive_maximum: bool
+    range: str = Field(examples=["in [0.0, inf)"])
+    description: str
+
+
+class OptimizerDescription(BaseModel):
+    """An optimizer family as ``optimizer`` names it (the spec's typed ``optimizer`` objects
+    carry the same hyperparameters)."""
+
+    name: str = Field(examples=["adam"])
+    description: str
+    aliases: list[OptimizerAlias]
+    default_learning_rate: float
+    cycles_momentum: bool = Field(description="Has a momentum or beta1 onecycle can cycle.")
+    hyperparameters: list[HyperparameterDescription]
+
+
+class ScheduleParameter(BaseModel):
+    name: str
+    type: Literal["float", "int", "bool", "choice", "int_list"]
+    required: bool
+    default: Any
+    nullable: bool
+    description: str
+    choices: list[str] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool | None = None
+    exclusive_maximum: bool | None = None
+    range: str | None = None
+
+
+class ScheduleDescription(BaseModel):
+    name: str = Field(examples=["cosine"])
+    description: str
+    params: list[ScheduleParameter]
+
+
+# --------------------------------------------------------------------------- health
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    redis: Literal["ok"]
+    workers: int = Field(description="Workers seen in the last 15 s.")

@@ -29,7 +29,7 @@ from engine.budgets import (
 from engine.data import _DEFAULT_FEATURES as DEFAULT_FEATURES
 from engine.errors import SpecError, SpecErrors
 from engine.objectives.base import Objective
-from engine.objectives.catalogue import build_catalogue_objective
+from engine.objectives.catalogue import CATALOGUE, build_catalogue_objective
 from engine.objectives.datasets import (
     DATASET_MODELS,
     build_dataset_objective,
@@ -37,7 +37,12 @@ from engine.objectives.datasets import (
     generate_dataset,
     load_inline_data,
 )
-from engine.objectives.expression import build_expression_objective
+from engine.objectives.expression import (
+    VARIABLE_NAME,
+    build_expression_objective,
+    formula_variables,
+    parse_expression,
+)
 from engine.optimizers.base import OptimizerDef
 from engine.optimizers.registry import hyper_row, resolve_optimizer
 from engine.schedules import check_schedule_for_optimizer, resolve_schedule
@@ -142,6 +147,26 @@ def _analytic_objective(function_json: str, params_json: str) -> Objective:
     return build_catalogue_objective(function, json.loads(params_json))
 
 
+def _formula_instead_of_name(function: str) -> SpecError | None:
+    """A ``function`` string that is no catalogue name but parses as a formula (more than a
+    bare name, which is more likely a misspelt catalogue name): the 422 shows the object form
+    to send instead."""
+    if function in CATALOGUE or VARIABLE_NAME.fullmatch(function.strip()):
+        return None
+    try:
+        variables = formula_variables(function)
+        parse_expression(function, variables)
+    except SpecError:
+        return None
+    return SpecError(
+        "function",
+        f"{function!r} is not a catalogue name, but it reads as a formula: send it as an "
+        f"object, \"function\": {json.dumps({'expression': function})} (variables default to "
+        f"the names it uses, in alphabetical order: {', '.join(variables)}; list them in "
+        "\"variables\" for another order)",
+    )
+
+
 def _build_objective(spec: JobSpec, load_dataset: DatasetLoader | None,
                      limits: Limits) -> Objective:
     function = spec.function
@@ -149,10 +174,15 @@ def _build_objective(spec: JobSpec, load_dataset: DatasetLoader | None,
         if spec.function_params:
             raise SpecError("function_params", "a formula takes no function_params")
         definition = function.model_dump(mode="json", exclude_none=True)
+        if function.variables is None:  # taken from the formula (docs/spec.md §3.2)
+            definition["variables"] = formula_variables(function.expression)
         return _analytic_objective(json.dumps(definition, sort_keys=True), "{}")
     if function in DATASET_MODELS:
         X, y = _load_data(spec, load_dataset, limits)
         return build_dataset_objective(function, spec.function_params, X, y)
+    instead = _formula_instead_of_name(function)
+    if instead is not None:
+        raise instead
     return _analytic_objective(json.dumps(function), json.dumps(spec.function_params, sort_keys=True))
 
 
@@ -283,6 +313,8 @@ def resolve_spec(
         batch_size = {"full": objective.n_samples, "stochastic": 1}.get(spec.batching, batch_size)
 
     filled = spec.model_dump(mode="json")
+    if isinstance(spec.function, ExpressionFunction) and spec.function.variables is None:
+        filled["function"]["variables"] = list(objective.parameter_names)
     filled.update(
         optimizer=hyperparameters,
         learning_rate=learning_rate,

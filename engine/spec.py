@@ -7,10 +7,12 @@ registry or the schedules (does the function exist, are its params right, ...) i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 BATCHING_MODES = ("full", "stochastic", "minibatch")
 DEFAULT_MAX_STEPS = 1000
@@ -72,6 +74,31 @@ def bounded_json(value: Any) -> Any:
 JsonObject = Annotated[dict[str, Any], AfterValidator(bounded_json)]
 
 
+class SchemaFrom:
+    """In ``Annotated[...]``: the field validates as its own type but *shows* another schema
+    (``engine.openapi_schema``: typed optimizers and schedules made from the registries, which
+    import this module, hence the function called on first use)."""
+
+    def __init__(self, shown: Callable[[], CoreSchema]) -> None:
+        self.shown = shown
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return handler(self.shown())
+
+
+def _optimizer_schema() -> CoreSchema:
+    from engine.openapi_schema import optimizer_schema
+
+    return optimizer_schema()
+
+
+def _schedule_schema() -> CoreSchema:
+    from engine.openapi_schema import schedule_schema
+
+    return schedule_schema()
+
+
 class StrictModel(BaseModel):
     """Unknown fields are errors, never silently ignored (SPEC.md §2)."""
 
@@ -82,7 +109,11 @@ class ExpressionFunction(StrictModel):
     """A formula the user types (SPEC.md §3.2)."""
 
     expression: str = Field(min_length=1, max_length=500, examples=["x**2 + 3*y**2"])
-    variables: list[str] = Field(min_length=1, max_length=10, examples=[["x", "y"]])
+    variables: list[str] | None = Field(
+        default=None, min_length=1, max_length=10, examples=[["x", "y"]],
+        description="The variables in the order of init and params. Default: the names the "
+        "expression uses, in alphabetical order (character order: X before x, x10 before x2).",
+    )
     bounds: list[tuple[FiniteFloat, FiniteFloat]] | None = Field(
         default=None,
         description="Box [lo, hi] per variable for surfaces, random starts and the search for "
@@ -151,13 +182,14 @@ class JobSpec(StrictModel):
         default_factory=dict, description="Parameters of the function, e.g. {'dims': 10}."
     )
     data: DataSpec | None = Field(default=None, description="Dataset models only.")
-    optimizer: Annotated[str | dict[str, Any], AfterValidator(bounded_json)] = Field(
+    optimizer: Annotated[str | dict[str, Any], AfterValidator(bounded_json),
+                         SchemaFrom(_optimizer_schema)] = Field(
         default="sgd", description="A name (GET /v1/optimizers) or {'name': ..., hyperparameters}."
     )
     learning_rate: FiniteFloat | None = Field(
         default=None, gt=0, description="Base learning rate; default the optimizer's torch default."
     )
-    schedule: JsonObject | None = Field(
+    schedule: Annotated[JsonObject | None, SchemaFrom(_schedule_schema)] = Field(
         default=None, description="Learning-rate schedule (GET /v1/schedules); default constant."
     )
     batching: Literal["full", "stochastic", "minibatch"] = "full"

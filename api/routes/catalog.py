@@ -13,7 +13,17 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import get_owner
 from api.errors import ApiError
-from api.schemas import AnalyzeRequest, Problem, Surface, SurfaceRequest
+from api.schemas import (
+    Analysis,
+    AnalyzeRequest,
+    FunctionDescription,
+    FunctionSummary,
+    OptimizerDescription,
+    Problem,
+    ScheduleDescription,
+    Surface,
+    SurfaceRequest,
+)
 from engine import (
     SpecError,
     SpecErrors,
@@ -44,12 +54,14 @@ def _objective(function: Any, function_params: dict[str, Any], data: Any = None)
     return resolve_spec(body).objective
 
 
-@router.get("/functions", summary="The catalogue of functions")
+@router.get("/functions", summary="The catalogue of functions", operation_id="list_functions",
+            responses={200: {"model": list[FunctionSummary]}})
 def functions() -> Response:
     return _json(list_functions())
 
 
-@router.get("/functions/{name}", responses={404: {"model": Problem}}, summary="One function")
+@router.get("/functions/{name}", summary="One function", operation_id="get_function",
+            responses={200: {"model": FunctionDescription}, 404: {"model": Problem}, **_bad})
 def function(
     name: str,
     dims: Annotated[int | None, Query(ge=1, le=1000, description="n-D functions only.")] = None,
@@ -94,7 +106,8 @@ def _surface(objective: Any, resolution: int, box: list[float | None]) -> dict[s
 
 @router.get("/functions/{name}/surface", responses={200: {"model": Surface}, **_bad,
                                                     404: {"model": Problem}},
-            summary="A grid for contour plots", response_model=None)
+            summary="A grid for contour plots", response_model=None,
+            operation_id="get_function_surface")
 def function_surface(
     name: str,
     resolution: Annotated[int, Query(ge=2, le=500, description="Points per axis.")] = 100,
@@ -115,7 +128,8 @@ def function_surface(
 
 
 @router.post("/surface", responses={200: {"model": Surface}, **_bad}, response_model=None,
-             summary="A grid for any 2-variable function (formulas, dataset models)")
+             summary="A grid for any 2-variable function (formulas, dataset models)",
+             operation_id="compute_surface")
 def surface(request: SurfaceRequest) -> Response:
     try:
         objective = _objective(request.function, request.function_params, request.data)
@@ -125,7 +139,8 @@ def surface(request: SurfaceRequest) -> Response:
                           [request.x_min, request.x_max, request.y_min, request.y_max]))
 
 
-@router.post("/analyze", responses=_bad, summary="Stationary points in a box")
+@router.post("/analyze", responses={200: {"model": Analysis}, **_bad},
+             summary="Stationary points in a box", operation_id="analyze_function")
 def analyze(request: AnalyzeRequest) -> Response:
     """Points where ∇f = 0 inside the box, each classified by its Hessian's eigenvalues
     (minimum, maximum, saddle, degenerate); ``global_minimum`` is the lowest minimum found."""
@@ -138,12 +153,16 @@ def analyze(request: AnalyzeRequest) -> Response:
     return _json({"points": points, "global_minimum": minima[0] if minima else None})
 
 
-@router.get("/optimizers", summary="Optimizers and their hyperparameters")
+@router.get("/optimizers", summary="Optimizers and their hyperparameters",
+            operation_id="list_optimizers",
+            responses={200: {"model": list[OptimizerDescription]}})
 def optimizers() -> Response:
     return _json(describe_optimizers())
 
 
-@router.get("/schedules", summary="Learning-rate schedules and their parameters")
+@router.get("/schedules", summary="Learning-rate schedules and their parameters",
+            operation_id="list_schedules",
+            responses={200: {"model": list[ScheduleDescription]}})
 def schedules() -> Response:
     return _json(describe_schedules())
 

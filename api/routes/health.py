@@ -11,17 +11,22 @@ from api.deps import AppSettings, AuthenticatedOwner, Store
 from api.errors import ApiError
 from api.metrics import render_metrics
 from api.responses import JSONResponse
+from api.schemas import Health, Problem, Readiness
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness: the API process answers")
+@router.get("/healthz", summary="Liveness: the API process answers", operation_id="get_health",
+            responses={200: {"model": Health}})
 def healthz() -> Response:
     return JSONResponse({"status": "ok"})
 
 
 @router.get("/readyz", summary="Readiness: Redis answers and a worker is alive",
-            responses={503: {"description": "Redis unreachable or no worker alive."}})
+            operation_id="get_readiness",
+            responses={200: {"model": Readiness},
+                       503: {"model": Problem, "description": "Redis unreachable or no worker "
+                             "alive."}})
 def readyz(store: Store) -> Response:
     try:
         store.ping()
@@ -35,7 +40,10 @@ def readyz(store: Store) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={401: {"description": "The server sets API keys and none was sent: "
-                             "scrape with 'Authorization: Bearer <key>'."}})
+            operation_id="get_metrics",
+            responses={200: {"description": "The Prometheus text format.", "content": {
+                CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+                       401: {"model": Problem, "description": "The server sets API keys and "
+                             "none was sent: scrape with 'Authorization: Bearer <key>'."}})
 def metrics(store: Store, settings: AppSettings, _: AuthenticatedOwner) -> Response:
     return Response(render_metrics(store, settings.queue_name), media_type=CONTENT_TYPE_LATEST)

@@ -15,7 +15,7 @@ from api.events import event_stream
 from api.formats import NOT_ACCEPTABLE, RESULT_FORMATS, Format, negotiate, result_response
 from api.quotas import ActiveSlots
 from api.responses import JSONResponse
-from api.schemas import JobDocument, JobList, Problem
+from api.schemas import JobDocument, JobList, JobResult, Problem
 from engine import JobSpec, resolve_spec
 from engine.result import TRAJECTORY_FIELDS, shrink_indices
 from engine.spec import MAX_COUNT
@@ -147,7 +147,8 @@ def get_job(job_id: str, store: Store, owner: Owner) -> Response:
 
 @router.get(
     "/{job_id}/result", response_model=None,
-    responses={200: {"description": "The result document (SPEC.md §8).", "content": {
+    responses={200: {"model": JobResult, "description": "The result document (SPEC.md §8).",
+                     "content": {
         "application/json": {"example": {
             "stop_reason": "max_steps", "steps": 2, "epochs": None,
             "final": {"params": [0.9, 0.8], "loss": 0.05, "grad_norm": 0.6},
@@ -159,7 +160,7 @@ def get_job(job_id: str, store: Store, owner: Owner) -> Response:
             "elapsed_s": 0.0004}}, **RESULT_FORMATS}},
         409: {"model": Problem, "description": "Not finished yet (or finished without a result)."},
         **NOT_ACCEPTABLE, **_errors},
-    summary="The result of a finished job",
+    summary="The result of a finished job", operation_id="get_job_result",
 )
 async def get_result(
     job_id: str, request: Request, store: Store, owner: Owner, settings: AppSettings,
@@ -266,7 +267,8 @@ def cancel_job(job_id: str, store: Store, owner: Owner, celery: CeleryClient) ->
         "description": "`status` events (the job without its spec) when the status changes, "
         "`progress` events as the job advances; the stream ends after the final status."},
         **_errors},
-    summary="Follow a job (server-sent events)",
+    summary="Follow a job (server-sent events)", operation_id="get_job_events",
+    response_class=Response,
 )
 async def job_events(job_id: str, request: Request, store: Store, owner: Owner) -> Response:
     def job_without_spec() -> dict[str, Any]:

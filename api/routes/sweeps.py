@@ -18,7 +18,7 @@ from api.errors import ApiError
 from api.events import event_stream
 from api.formats import NOT_ACCEPTABLE, RESULT_FORMATS, negotiate, sweep_result_response
 from api.responses import JSONResponse
-from api.schemas import Problem
+from api.schemas import Problem, SweepResult
 from engine.spec import MAX_COUNT, JsonObject, bounded_json
 from engine.sweep import prepare_sweep, split_groups
 from worker.app import enqueue
@@ -145,7 +145,8 @@ def get_sweep(sweep_id: str, store: Store, settings: AppSettings, owner: Owner) 
 
 @router.get(
     "/{sweep_id}/result", response_model=None,
-    responses={200: {"description": "Every run (index, overrides, stop_reason, steps, final, "
+    responses={200: {"model": SweepResult,
+                     "description": "Every run (index, overrides, stop_reason, steps, final, "
                      "nearest_stationary_point, steps_to_target) and `table`: run indices, "
                      "best final loss first, diverged after, never-run last.",
                      "content": {"application/json": {"example": {
@@ -234,7 +235,8 @@ def cancel_sweep(sweep_id: str, store: Store, settings: AppSettings, owner: Owne
         "event: progress\ndata: {\"runs_done\": 500, \"runs_total\": 1000, "
         "\"fraction\": 0.5}\n\n"}},
         "description": "`status` and `progress` events until the sweep ends."}, **_errors},
-    summary="Follow a sweep (server-sent events)",
+    summary="Follow a sweep (server-sent events)", operation_id="get_sweep_events",
+    response_class=Response,
 )
 async def sweep_events(sweep_id: str, request: Request, store: Store, settings: AppSettings,
                        owner: Owner) -> Response:

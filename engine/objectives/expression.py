@@ -25,6 +25,7 @@ only from whitelisted nodes, never from the user's text. The kernel uses numba's
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import threading
@@ -433,6 +434,32 @@ def validate_variables(variables: object) -> list[str]:
     return list(variables)
 
 
+def formula_variables(expression: str) -> list[str]:
+    """The variables a formula uses when it does not list them (docs/spec.md §3.2): every
+    name that is not a function or a constant, in alphabetical (character) order, so
+    ``"y**2 + x"`` gives ``["x", "y"]``. A name followed by ``(`` is a call, not a variable.
+    Raises ``ExpressionError`` for text the tokenizer refuses, no variable at all, or more
+    than ``MAX_VARIABLES``."""
+    if not isinstance(expression, str):
+        raise ExpressionError("the expression must be a string")
+    if len(expression) > MAX_LENGTH:
+        raise ExpressionError(
+            f"the expression is {len(expression)} characters long; at most {MAX_LENGTH}")
+    tokens = _tokenize(expression)
+    names = sorted({
+        token.text for token, following in itertools.pairwise(tokens)
+        if token.kind == "name" and token.text not in RESERVED_NAMES
+        and not (following.kind == "op" and following.text == "(")
+    })
+    if not names:
+        raise ExpressionError("the expression uses no variable; list them in variables, "
+                              "e.g. [\"x\"]", VARIABLES_FIELD)
+    if len(names) > MAX_VARIABLES:
+        raise ExpressionError(f"the expression uses {len(names)} variables "
+                              f"({', '.join(names)}); at most {MAX_VARIABLES}", VARIABLES_FIELD)
+    return validate_variables(names)
+
+
 def parse_expression(expression: str, variables: list[str]) -> sympy.Expr:
     """Parse ``expression`` over ``variables`` into a sympy tree of whitelisted nodes.
 
@@ -814,6 +841,7 @@ __all__ = [
     "build_expression_objective",
     "compile_expression",
     "expression_of",
+    "formula_variables",
     "parse_expression",
     "validate_variables",
 ]
