@@ -1,18 +1,20 @@
 """``descent submit SPEC.json [--url URL] [--wait] [-o OUT.json]`` (docs/spec.md §10): send a job
-spec to a server, follow its progress, fetch the result.
+spec to a server, follow its progress, fetch the result, through ``descent.Client`` (the one
+HTTP code path; ``descent sweep --url`` uses it too).
 
 Every way the server can fail the user is one line: unreachable or silent (exit 1), an error
-answer (4xx: exit 2, the request was bad; 429 and 5xx: exit 1, try again later), an answer that
-is not the descent API's (exit 1), a failed or cancelled job (exit 1).
+answer (4xx: exit 2, the request was bad; 429 and 5xx: exit 1, try again later), a failed or
+cancelled job (exit 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli.errors import (
     EXIT_BAD_INPUT,
@@ -25,114 +27,91 @@ from cli.errors import (
     write_output,
 )
 
-REQUEST_TIMEOUT_S = 60.0
-POLL_INTERVAL_S = 0.2
+if TYPE_CHECKING:
+    import descent
 
 
-def _problem(response: Any) -> str:
-    """What an error answer says (``application/problem+json``: its detail, one entry per bad
-    field for a 422), on one line."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"not the descent API's answer ({response.headers.get('content-type')})"
-    detail = body.get("detail") if isinstance(body, dict) else body
-    if isinstance(detail, list):
-        return "; ".join(
-            f"{'.'.join(str(part) for part in entry.get('loc', [])[1:]) or '(spec)'}: "
-            f"{entry.get('msg')}" if isinstance(entry, dict) else str(entry)
-            for entry in detail
-        )
-    return str(detail)
+@contextmanager
+def connected(args: argparse.Namespace, refused: str) -> Iterator[descent.Client]:
+    """A client for ``--url`` / ``--api-key``; whatever the server answers wrong becomes one
+    line (a 422 after ``refused``, which names the input file), naming the server. No
+    retries: a person is waiting."""
+    import descent
 
-
-def _checked(response: Any) -> dict[str, Any]:
-    """The JSON object of a successful answer, else a ``CommandError`` saying what the server
-    answered to which request."""
-    request = f"{response.request.method} {response.request.url}"
-    if response.status_code >= 400:
-        retry_later = response.status_code >= 500 or response.status_code == 429
-        raise CommandError(
-            f"{request} answered {response.status_code} {response.reason_phrase}: "
-            f"{_problem(response)}", EXIT_FAILED if retry_later else EXIT_BAD_INPUT,
-        )
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise CommandError(f"{request} did not answer like a descent server "
-                           f"({response.status_code}, {response.headers.get('content-type')})",
-                           EXIT_FAILED)
-    return body
-
-
-def command_submit(args: argparse.Namespace) -> int:
-    import httpx
-
-    spec = read_json_object(args.spec, "a job spec")
-    check_output_path(args.output)
     url = args.url.rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise CommandError(f"--url {args.url}: not an http:// or https:// address")
-    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     try:
-        with httpx.Client(base_url=url, headers=headers, timeout=REQUEST_TIMEOUT_S) as client:
-            return _submit(client, url, spec, args)
-    except httpx.TimeoutException:
-        raise CommandError(f"no answer from {url} within {REQUEST_TIMEOUT_S:g} s",
-                           EXIT_FAILED) from None
-    except httpx.TransportError as error:
-        reason = str(error) or type(error).__name__
-        raise CommandError(f"cannot reach {url}: {reason} (is `descent serve` running there?)",
-                           EXIT_FAILED) from None
+        with descent.Client(url, api_key=args.api_key or "", retries=0) as client:
+            yield client
+    except descent.SpecError as error:
+        raise CommandError(f"{refused}: {descent.errors.describe(error.detail)}") from None
+    except descent.WaitTimeout as error:
+        raise CommandError(f"gave up waiting: {error} (at {url})", EXIT_FAILED) from None
+    except descent.DescentError as error:
+        if error.status == 0:
+            raise CommandError(f"cannot reach {url}: {error} (is `descent serve` running "
+                               "there?)", EXIT_FAILED) from None
+        retry_later = error.status >= 500 or error.status == 429
+        raise CommandError(f"{url} answered {error}",
+                           EXIT_FAILED if retry_later else EXIT_BAD_INPUT) from None
 
 
-def _submit(client: Any, url: str, spec: dict[str, Any], args: argparse.Namespace) -> int:
+def command_submit(args: argparse.Namespace) -> int:
+    spec = read_json_object(args.spec, "a job spec")
+    check_output_path(args.output)
+    with connected(args, f"{args.spec}: the server refused the spec") as client:
+        return _submit(client, spec, args)
+
+
+def _submit(client: descent.Client, spec: dict[str, Any], args: argparse.Namespace) -> int:
+    import descent
     from cli.main import format_summary
 
-    response = client.post("/v1/jobs", json=spec)
-    if response.status_code == 422:
-        raise CommandError(f"{args.spec}: the server refused the spec: {_problem(response)}")
-    job = _checked(response)
-    location = response.headers.get("Location", f"/v1/jobs/{job.get('id')}")
-    if sys.stderr.isatty():  # for the person watching; a script has the id on stdout
-        print(f"job {job.get('id')} {job.get('status')} ({url}{location})", file=sys.stderr)
+    job = client.submit(spec)
+    where = f"{client.setup.url}{job.path}"
     if not (args.wait or args.output):
-        print(job.get("id"))
+        print(job.id)
         return EXIT_OK
     try:
-        job = _follow(client, job, location, args.timeout)
+        if sys.stderr.isatty():  # for the person watching, in one write (Ctrl-C may follow)
+            sys.stderr.write(f"job {job.id} {job.status} ({where})\n")
+            sys.stderr.flush()
+        _follow(job, args.timeout)
     except KeyboardInterrupt:
-        raise CommandError(f"interrupted; job {job.get('id')} goes on at {url}{location}",
+        raise CommandError(f"interrupted; job {job.id} goes on at {where}",
                            EXIT_INTERRUPTED) from None
-    result = client.get(f"{location}/result")
-    if result.status_code == 200:
+    except descent.WaitTimeout:
+        raise CommandError(f"gave up waiting after {args.timeout:g} s: job {job.id} is still "
+                           f"{job.refresh().status} at {where}", EXIT_FAILED) from None
+    try:
+        document = client.run(client.calls.get(f"{job.path}/result"))
+    except descent.Conflict:  # it ended without a result
+        document = None
+    if document is not None:
         if args.output:
-            write_output(args.output, result.content)
-        print(format_summary(_checked(result), job["spec"]))
-    if job["status"] == "succeeded":
+            from engine import dumps
+
+            write_output(args.output, dumps(document))
+        print(format_summary(document, job.document["spec"]))
+    if job.status == "succeeded":
         return EXIT_OK
-    error = job.get("error") or {}
+    error = job.document.get("error") or {}
     reason = f": {error.get('message')}" if error.get("message") else ""
-    raise CommandError(f"job {job['id']} {job['status']}{reason}", EXIT_FAILED)
+    raise CommandError(f"job {job.id} {job.status}{reason}", EXIT_FAILED)
 
 
-def _follow(client: Any, job: dict[str, Any], location: str, timeout: float | None) -> Any:
-    """Poll the job until it ends, drawing its progress on a terminal."""
+def _follow(job: descent.Job, timeout: float | None) -> None:
+    """Wait for the job to end: on a terminal, drawing its progress from the server-sent
+    events; elsewhere, with ``?wait=``."""
     from cli.progress import ProgressBar
 
-    bar = ProgressBar(enabled=sys.stderr.isatty())
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        while job["status"] in ("queued", "running"):
-            if deadline is not None and time.monotonic() > deadline:
-                raise CommandError(f"gave up waiting after {timeout:g} s: job {job['id']} is "
-                                   f"still {job['status']} at {client.base_url}{location}",
-                                   EXIT_FAILED)
-            time.sleep(POLL_INTERVAL_S)
-            job = _checked(client.get(location))
-            bar.update(SimpleNamespace(**job["progress"]))
-    finally:
-        bar.close()
-    return job
+    if sys.stderr.isatty() and timeout is None:
+        bar = ProgressBar(enabled=True)
+        try:
+            for event in job.events():
+                if event["event"] == "progress":
+                    bar.update(SimpleNamespace(**event["data"]))
+        finally:
+            bar.close()
+    job.wait(timeout)

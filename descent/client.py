@@ -136,6 +136,31 @@ class _Calls:
             document = cancelled or document
         return dict(document)
 
+    def wait(self, path: str, timeout: float | None) -> Call[dict[str, Any]]:
+        """Wait for a job or sweep to end: its document once it has (``WaitTimeout`` after
+        ``timeout`` s). A job waits with ``?wait=`` on its result (a request while it runs);
+        a sweep is read again with backoff up to a second."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.05
+        while True:
+            left = MAX_WAIT_S if deadline is None else deadline - time.monotonic()
+            wait = max(0.0, min(MAX_WAIT_S, left))
+            if path.startswith("/v1/jobs/") and wait > 0:
+                response = yield self.request("GET", f"{path}/result", wait=wait, params={
+                    "wait": round(wait, 3), "max_points": 2, "fields": "loss"})
+                assert response is not None
+                if response.status_code not in (200, 409):
+                    _checked(response)
+            document = yield from self.get(path)
+            if document["status"] not in UNFINISHED:
+                return dict(document)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"{path.split('/')[2][:-1]} {document['id']} is still "
+                                  f"{document['status']} after {timeout:g} s")
+            if not path.startswith("/v1/jobs/"):
+                yield min(pause, max(0.0, left))
+                pause = min(1.0, pause * 2)
+
     def job_result(self, job_id: str, timeout: float | None, query: dict[str, Any]
                    ) -> Call[Result]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -157,19 +182,10 @@ class _Calls:
 
     def sweep_result(self, sweep_id: str, timeout: float | None, query: dict[str, Any]
                      ) -> Call[dict[str, Any]]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.05
-        while True:
-            sweep = yield from self.get(f"/v1/sweeps/{sweep_id}")
-            if sweep["status"] not in UNFINISHED:
-                params = {name: value for name, value in query.items() if value is not None}
-                document = yield from self.get(f"/v1/sweeps/{sweep_id}/result", **params)
-                return dict(document)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"sweep {sweep_id} is still {sweep['status']} after "
-                                  f"{timeout:g} s")
-            yield pause
-            pause = min(1.0, pause * 2)
+        yield from self.wait(f"/v1/sweeps/{sweep_id}", timeout)
+        params = {name: value for name, value in query.items() if value is not None}
+        document = yield from self.get(f"/v1/sweeps/{sweep_id}/result", **params)
+        return dict(document)
 
     def upload(self, data: Any, y: Any, target: str | None) -> Call[Any]:
         params = {"target": target} if target else {}
@@ -455,6 +471,12 @@ class _Handled(_Handle):
         """Server-sent ``status`` and ``progress`` events until it ends."""
         return self.client.events(f"{self.path}/events")
 
+    def wait(self, timeout: float | None = None) -> _Handled:
+        """Wait until it ends (at most ``timeout`` s, else ``WaitTimeout``); ``document`` is
+        then the final one."""
+        self.document = self.client.run(self.client.calls.wait(self.path, timeout))
+        return self
+
 
 class Job(_Handled):
     def result(self, timeout: float | None = None, *, max_points: int | None = None,
@@ -494,6 +516,10 @@ class _AsyncHandled(_Handle):
 
     def events(self) -> AsyncIterator[dict[str, Any]]:
         return self.client.events(f"{self.path}/events")
+
+    async def wait(self, timeout: float | None = None) -> _AsyncHandled:
+        self.document = await self.client.run(self.client.calls.wait(self.path, timeout))
+        return self
 
 
 class AsyncJob(_AsyncHandled):
