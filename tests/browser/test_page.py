@@ -9,14 +9,14 @@ screenshots (desktop and phone) go to ``artifacts/screenshots/`` for a person to
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.browser.conftest import CHROMIUM
+
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed at /usr/bin/chromium "
                 "(apt-get install chromium)", allow_module_level=True)
@@ -24,26 +24,17 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 WAIT_MS = 30_000
+# Every run has ended and the page is done with it: its result fetched (``settled``), or the
+# service rejected it. A cancelled job's partial result arrives after its status.
 ALL_FINISHED = """() => {
   const runs = window.descentPage.runs;
-  return runs.length > 0 && runs.every((r) => ['succeeded', 'failed', 'cancelled', 'rejected']
-    .includes(r.status) && (r.status !== 'succeeded' || r.hasResult));
+  return runs.length > 0 && runs.every((r) => r.status === 'rejected'
+    || (['succeeded', 'failed', 'cancelled'].includes(r.status) && r.settled))
+    && runs.every((r) => r.status !== 'succeeded' || r.hasResult);
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class PageProblems:
@@ -94,6 +85,8 @@ def test_page_loads_with_the_catalogue_and_no_console_errors(
     assert page.eval_on_selector_all(".config", "els => els.length") == 2
     surface = [t for t in plot_traces(page, "map-plot") if t["role"] == "surface"]
     assert surface and surface[0]["type"] == "contour"
+    # Without keys on the server the key field stays empty and says nothing.
+    assert page.input_value("#api-key") == "" and page.is_hidden("#api-key-status")
     screenshot(page, f"{name}-initial")
     assert problems.messages == []
     page.context.close()
