@@ -1,8 +1,11 @@
 """``descent serve``, ``worker`` and ``submit`` (docs/spec.md §10): the service's commands.
 
 ``serve`` is the whole stack in one command: an embedded Redis (unless ``DESCENT_REDIS_URL``
-names one), a Celery worker with N prefork processes, and uvicorn. Ctrl-C or SIGTERM stops
-everything it started, Redis last (it flushes its append-only file on the way out).
+names one), a Celery worker with N prefork processes, and uvicorn. A worker that stops by
+itself (Celery gives up on a broker error it cannot recover from, such as a full Redis
+refusing an ack) is started again: its unacked jobs come back to it when their leases run out.
+Ctrl-C or SIGTERM stops everything it started, Redis last (it flushes its append-only file on
+the way out).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from typing import Any
 
 from cli.errors import EXIT_FAILED, EXIT_OK, CommandError
@@ -86,6 +90,36 @@ def _stop_worker(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
+class SupervisedWorker:
+    """``descent worker`` as a child process, started again whenever it stops by itself."""
+
+    RESTART_DELAY_S = 1.0
+
+    def __init__(self, command: list[str], environment: dict[str, str]) -> None:
+        self.command, self.environment = command, environment
+        self.stopping = threading.Event()
+        self.process = self._start()
+        self.restarts = 0
+        threading.Thread(target=self._watch, name="descent-worker-watch", daemon=True).start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.command, env=self.environment)
+
+    def _watch(self) -> None:
+        while True:
+            code = self.process.wait()
+            if self.stopping.wait(self.RESTART_DELAY_S):
+                return
+            self.restarts += 1
+            print(f"descent: the worker stopped by itself (exit {code}); starting it again",
+                  file=sys.stderr)
+            self.process = self._start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        _stop_worker(self.process)
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -148,9 +182,9 @@ def command_serve(args: argparse.Namespace) -> int:
             print(f"descent: embedded Redis on {redis_url}, data in {embedded.data_dir}",
                   file=sys.stderr)
         environment = dict(os.environ, DESCENT_REDIS_URL=redis_url)
-        worker = subprocess.Popen(
+        worker = SupervisedWorker(
             [sys.executable, "-m", "cli", "worker", "--concurrency", str(workers),
-             "--loglevel", "warning"], env=environment,
+             "--loglevel", "warning"], environment,
         )
         app_settings = load_settings(redis_url=redis_url)
         from api.app import create_app
@@ -164,7 +198,7 @@ def command_serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip cleanup
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if worker is not None:
-            _stop_worker(worker)
+            worker.stop()
         if embedded is not None:
             embedded.stop()
         if worker is not None or embedded is not None:

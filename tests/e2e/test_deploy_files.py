@@ -44,6 +44,8 @@ def test_compose_has_redis_with_aof_api_and_a_scalable_worker() -> None:
     assert "container_name" not in services["worker"] and "ports" not in services["worker"]
     for service in services.values():
         assert "healthcheck" in service
+        # a process that stops by itself (a worker giving up on a full Redis exits 0) comes back
+        assert service["restart"] == "unless-stopped"
 
 
 def test_compose_redis_is_bounded_and_never_evicts() -> None:

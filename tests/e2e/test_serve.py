@@ -1,8 +1,10 @@
 """``descent serve``: the whole stack from one command; stopped with SIGINT (Ctrl-C) and
-started again on the same data dir, finished jobs and their results are still there."""
+started again on the same data dir, finished jobs and their results are still there; a worker
+that stops by itself is started again."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -54,3 +56,32 @@ def test_serve_restart_on_the_same_data_dir_keeps_jobs_and_results(tmp_path: Pat
             assert job_id in [job["id"] for job in http.get("/v1/jobs").json()["jobs"]]
     finally:
         assert stop_with_ctrl_c(second) == 0
+
+
+def _worker_processes(serve_pid: int) -> list[int]:
+    """The ``cli worker`` children of ``descent serve`` (of any of its threads)."""
+    children = [pid for task in Path(f"/proc/{serve_pid}/task").iterdir()
+                for pid in (task / "children").read_text().split()]
+    return [int(pid) for pid in children
+            if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+
+
+def test_serve_starts_a_worker_again_when_it_stops_by_itself(tmp_path: Path) -> None:
+    """A worker that exits on its own (Celery gives up on an unrecoverable broker error, such
+    as a full Redis refusing an ack, and exits) is replaced, and jobs run again."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = serve(tmp_path, port)
+    try:
+        wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=90,
+                 message="descent serve")
+        (first,) = _worker_processes(process.pid)
+        os.kill(first, signal.SIGKILL)
+        replaced = wait_for(lambda: [pid for pid in _worker_processes(process.pid)
+                                     if pid != first], timeout=60, message="a new worker")
+        assert len(replaced) == 1
+        with httpx.Client(base_url=url, timeout=10) as http:
+            job_id = http.post("/v1/jobs", json=SPEC).json()["id"]
+            assert wait_job(http, job_id, timeout=120)["status"] == "succeeded"
+    finally:
+        assert stop_with_ctrl_c(process) == 0
