@@ -206,9 +206,9 @@ def test_a_job_running_when_redis_fills_is_kept_and_runs_again(tmp_path: Path) -
     What happens to the worker meanwhile, today: Celery's late acknowledgement of the failed
     task is a MULTI/EXEC (kombu's ``QoS.ack``), which Redis refuses over maxmemory; kombu
     raises it in the worker's main loop ("Unrecoverable error: OutOfMemoryError") and the
-    whole worker exits, with status 0, and nothing (``descent serve``, the compose file)
-    starts it again. So this test starts a new worker if the first one is gone, as an
-    operator or a supervisor would; the job is safe either way."""
+    whole worker exits, with status 0. ``descent serve`` and the compose file start it again
+    (tests/e2e/test_serve.py); this test, running a bare worker, starts a new one itself if
+    the first one is gone. The job is safe either way."""
     with service(tmp_path) as (server, client, workers, url), \
             httpx.Client(base_url=url, timeout=60) as http:
         spec = {"function": "rosenbrock", "optimizer": "adam", "learning_rate": 1e-4,
