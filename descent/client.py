@@ -111,21 +111,32 @@ class _Calls:
         return self.http.build_request(method, self.setup.url + path, headers=headers,
                                        timeout=timeout, **kwargs)
 
+    def sent(self, request: httpx.Request) -> Call[httpx.Response]:
+        """``request`` answered: a 429 or 503, or no answer (the driver sends None), is tried
+        again after ``_delay``, until the retries run out."""
+        attempt = 0
+        while True:
+            response = yield request
+            delay = _delay(self.setup, response, attempt)
+            if delay is None:
+                if response is None:
+                    raise ServiceUnavailable(f"no answer from {self.setup.url}")
+                return response
+            yield delay
+            attempt += 1
+
     def get(self, path: str, **params: Any) -> Call[Any]:
-        response = yield self.request("GET", path, params=params)
-        assert response is not None
+        response = yield from self.sent(self.request("GET", path, params=params))
         return _json(response)
 
     def submit(self, path: str, body: Any, idempotency_key: str | None) -> Call[Any]:
         key = idempotency_key or uuid.uuid4().hex
-        response = yield self.request("POST", path, json=body,
-                                      headers={"Idempotency-Key": key})
-        assert response is not None
+        response = yield from self.sent(self.request("POST", path, json=body,
+                                                     headers={"Idempotency-Key": key}))
         return _json(response)
 
     def delete(self, path: str) -> Call[dict[str, Any] | None]:
-        response = yield self.request("DELETE", path)
-        assert response is not None
+        response = yield from self.sent(self.request("DELETE", path))
         return None if _checked(response).status_code == 204 else response.json()
 
     def cancel(self, path: str) -> Call[dict[str, Any]]:
@@ -146,9 +157,9 @@ class _Calls:
             left = MAX_WAIT_S if deadline is None else deadline - time.monotonic()
             wait = max(0.0, min(MAX_WAIT_S, left))
             if path.startswith("/v1/jobs/") and wait > 0:
-                response = yield self.request("GET", f"{path}/result", wait=wait, params={
-                    "wait": round(wait, 3), "max_points": 2, "fields": "loss"})
-                assert response is not None
+                response = yield from self.sent(self.request(
+                    "GET", f"{path}/result", wait=wait,
+                    params={"wait": round(wait, 3), "max_points": 2, "fields": "loss"}))
                 if response.status_code not in (200, 409):
                     _checked(response)
             document = yield from self.get(path)
@@ -168,10 +179,9 @@ class _Calls:
         while True:
             left = MAX_WAIT_S if deadline is None else deadline - time.monotonic()
             wait = max(0.0, min(MAX_WAIT_S, left))
-            response = yield self.request("GET", f"/v1/jobs/{job_id}/result", wait=wait,
-                                          params={**params, "wait": round(wait, 3)},
-                                          headers={"Accept": ARROW})
-            assert response is not None
+            response = yield from self.sent(self.request(
+                "GET", f"/v1/jobs/{job_id}/result", wait=wait,
+                params={**params, "wait": round(wait, 3)}, headers={"Accept": ARROW}))
             if response.status_code != 409:
                 return result_from_arrow(_checked(response).content)
             job = yield from self.get(f"/v1/jobs/{job_id}")
@@ -201,8 +211,7 @@ class _Calls:
         else:
             body = {"X": _plain(data), "y": _plain(y)}
             request = self.request("POST", "/v1/datasets", json=body)
-        response = yield request
-        assert response is not None
+        response = yield from self.sent(request)
         return _json(response)
 
 
@@ -276,20 +285,11 @@ class Client(_Base):
     def close(self) -> None:
         self.http.close()
 
-    def _send(self, request: httpx.Request) -> httpx.Response:
-        attempt = 0
-        while True:
-            try:
-                response: httpx.Response | None = self.http.send(request)
-            except httpx.TransportError as error:
-                response, failure = None, error
-            delay = _delay(self.setup, response, attempt)
-            if delay is None:
-                if response is None:
-                    raise ServiceUnavailable(f"no answer from {self.setup.url}: {failure}")
-                return response
-            time.sleep(delay)
-            attempt += 1
+    def _send(self, request: httpx.Request) -> httpx.Response | None:
+        try:
+            return self.http.send(request)
+        except httpx.TransportError:
+            return None
 
     def run(self, call: Call[T]) -> T:
         """Drive one call to its end."""
@@ -355,20 +355,11 @@ class AsyncClient(_Base):
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        attempt = 0
-        while True:
-            try:
-                response: httpx.Response | None = await self.http.send(request)
-            except httpx.TransportError as error:
-                response, failure = None, error
-            delay = _delay(self.setup, response, attempt)
-            if delay is None:
-                if response is None:
-                    raise ServiceUnavailable(f"no answer from {self.setup.url}: {failure}")
-                return response
-            await anyio.sleep(delay)
-            attempt += 1
+    async def _send(self, request: httpx.Request) -> httpx.Response | None:
+        try:
+            return await self.http.send(request)
+        except httpx.TransportError:
+            return None
 
     async def run(self, call: Call[T]) -> T:
         """Drive one call to its end."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import pty
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,3 +35,34 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], exit_code: int
         assert word in lines[0], (word, lines[0])
     assert lines[0].startswith("descent"), lines[0]
     return lines[0]
+
+
+def interrupted_on_a_terminal(args: list[str], ready: Callable[[bytes], bool],
+                              cwd: Path | str = ROOT) -> tuple[int, bytes, str]:
+    """``descent ARGS`` with stderr on a terminal (a pty), sent SIGINT (Ctrl-C) once its
+    stderr so far is ``ready``; returns its exit code, what it showed before the signal and
+    all it showed."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=cwd,
+                               env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                               stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    seen = b""
+    try:
+        while not ready(seen):
+            chunk = os.read(leader, 1024)
+            assert chunk, seen
+            seen += chunk
+        before = seen
+        process.send_signal(signal.SIGINT)
+        code = process.wait(60)
+        try:
+            while chunk := os.read(leader, 1024):
+                seen += chunk
+        except OSError:  # the terminal closes with the process
+            pass
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    return code, before, seen.decode()

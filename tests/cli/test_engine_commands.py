@@ -5,18 +5,13 @@ human output checked as well as ``--json``."""
 from __future__ import annotations
 
 import json
-import os
-import pty
-import signal
-import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from cli.main import main
-from tests.cli.commands import ROOT, assert_one_line_error, descent
+from tests.cli.commands import assert_one_line_error, descent, interrupted_on_a_terminal
 
 COMMANDS = ("run", "sweep", "plot", "functions", "optimizers", "serve", "worker", "submit")
 SWEEP = {"base": {"function": "rosenbrock", "optimizer": "adam", "max_steps": 300},
@@ -85,29 +80,9 @@ def test_run_draws_a_progress_bar_on_a_terminal_and_ctrl_c_stops_it(tmp_path: Pa
     """On a terminal the bar is drawn; Ctrl-C (SIGINT) ends the run with one line and 130."""
     spec = write(tmp_path / "long.json", {"function": "rosenbrock", "optimizer": "adam",
                                           "max_steps": 5_000_000, "record_every": 100_000})
-    leader, follower = pty.openpty()
-    environment = dict(os.environ, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "cli", "run", spec], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=follower, env=environment)
-    os.close(follower)
-    seen = b""
-    try:
-        while b"step " not in seen:  # the bar: "[###...] 12% step 600000/5000000 loss …"
-            chunk = os.read(leader, 1024)
-            assert chunk, seen
-            seen += chunk
-        process.send_signal(signal.SIGINT)
-        assert process.wait(60) == 130
-        try:
-            while chunk := os.read(leader, 1024):
-                seen += chunk
-        except OSError:  # the terminal closes with the process
-            pass
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(leader)
-    text = seen.decode()
+    code, _, text = interrupted_on_a_terminal(
+        ["run", spec], ready=lambda seen: b"step " in seen, cwd=tmp_path)  # the bar is drawn
+    assert code == 130
     assert "%" in text and "/5000000" in text
     assert "Traceback" not in text
     assert text.rstrip().splitlines()[-1].endswith("descent: interrupted")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tests.cli.commands import ROOT, assert_one_line_error, descent
+from tests.cli.commands import ROOT, assert_one_line_error, descent, interrupted_on_a_terminal
 from tests.conftest import service_env, start_api, stop, wait_for
 from worker.embedded import EmbeddedRedis, free_port
 
@@ -64,32 +63,11 @@ def test_submit_gives_up_after_its_timeout(api_url: str, http: Any, tmp_path: Pa
 def test_submit_ctrl_c_leaves_the_job_running_and_says_where(api_url: str, http: Any,
                                                              tmp_path: Path) -> None:
     """On a terminal, submit names the job it follows; Ctrl-C then is one line, exit 130."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "submit", spec_file(tmp_path, LONG_JOB), "--url", api_url,
-         "--wait"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.PIPE, stderr=follower,
-    )
-    os.close(follower)
-    seen = b""
-    try:
-        while b")" not in seen:  # "job <id> queued (<url>)": it is following the job now
-            chunk = os.read(leader, 1024)
-            assert chunk, seen
-            seen += chunk
-        job_id = seen.decode().split()[1]
-        process.send_signal(signal.SIGINT)
-        assert process.wait(60) == 130
-        try:
-            while chunk := os.read(leader, 1024):
-                seen += chunk
-        except OSError:  # the terminal closes with the process
-            pass
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(leader)
-    text = seen.decode()
+    code, before, text = interrupted_on_a_terminal(
+        ["submit", spec_file(tmp_path, LONG_JOB), "--url", api_url, "--wait"],
+        ready=lambda seen: b")" in seen)  # "job <id> queued (<url>)": it follows the job now
+    assert code == 130
+    job_id = before.decode().split()[1]
     assert "Traceback" not in text
     assert text.strip().splitlines()[-1].lstrip("\r").split("\r")[-1].startswith(
         f"descent: interrupted; job {job_id} goes on at {api_url}")
