@@ -1,14 +1,18 @@
-"""``descent sweep SWEEP.json [-o OUT.json]`` (docs/spec.md §10): run a sweep (§9.1) locally, no
-server, through ``engine.sweep`` (the same expansion, validation, grouping and vectorised loops
-as the service), with a progress bar on a terminal."""
+"""``descent sweep SWEEP.json [-o OUT.json] [--url URL]`` (docs/spec.md §10): run a sweep (§9.1)
+locally, no server, through ``engine.sweep`` (the same expansion, validation, grouping and
+vectorised loops as the service), with a progress bar on a terminal; or, with ``--url``, on a
+server through ``descent.Client``."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+from typing import Any
 
 from cli.errors import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     CommandError,
     check_output_path,
@@ -35,6 +39,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--max-points", type=int, default=None, metavar="N",
                        help="at most this many points per written trajectory")
     sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--url", default=None,
+                       help="run it on this server instead (e.g. http://127.0.0.1:8000)")
+    sweep.add_argument("--api-key", default=os.environ.get("DESCENT_API_KEY"),
+                       help="with --url: sent as 'Authorization: Bearer KEY' "
+                       "(default $DESCENT_API_KEY)")
     sweep.set_defaults(handler=command_sweep)
 
 
@@ -52,15 +61,29 @@ def _wanted_trajectories(text: str) -> bool | list[int]:
 
 
 def command_sweep(args: argparse.Namespace) -> int:
-    from cli.progress import ProgressBar
-    from engine import SpecErrors, dumps
-    from engine.sweep import run_sweep_locally
+    from engine import dumps
 
     body = read_json_object(args.sweep, "a sweep")
     wanted = _wanted_trajectories(args.trajectories)
     if args.max_points is not None and args.max_points < 2:
         raise CommandError(f"--max-points must be at least 2, not {args.max_points}")
     check_output_path(args.output)
+    if args.url:
+        result = _run_on_server(args, body, wanted)
+    else:
+        result = _run_here(args, body, wanted)
+    if args.output:
+        write_output(args.output, dumps(result))
+    print(format_table(result))
+    return EXIT_OK
+
+
+def _run_here(args: argparse.Namespace, body: dict[str, Any], wanted: bool | list[int]
+              ) -> dict[str, Any]:
+    from cli.progress import ProgressBar
+    from engine import SpecErrors
+    from engine.sweep import run_sweep_locally
+
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         result = run_sweep_locally(body, bar.update, trajectories=wanted,
@@ -69,10 +92,26 @@ def command_sweep(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.sweep}: invalid sweep: {spec_problems(errors)}") from None
     finally:
         bar.close()
-    if args.output:
-        write_output(args.output, dumps(result))
-    print(format_table(result))
-    return EXIT_OK
+    return result
+
+
+def _run_on_server(args: argparse.Namespace, body: dict[str, Any], wanted: bool | list[int]
+                   ) -> dict[str, Any]:
+    from cli.submit_command import connected
+
+    with connected(args, f"{args.sweep}: the server refused the sweep") as client:
+        sweep = client.sweep(body)
+        if sys.stderr.isatty() and not args.quiet:
+            sys.stderr.write(f"sweep {sweep.id} {sweep.status} ({client.setup.url}"
+                             f"{sweep.path})\n")
+        try:
+            sweep.wait()
+        except KeyboardInterrupt:
+            raise CommandError(f"interrupted; sweep {sweep.id} goes on at {client.setup.url}"
+                               f"{sweep.path}", EXIT_INTERRUPTED) from None
+        total = sweep.document["progress"]["runs_total"]
+        runs = range(total) if wanted is True else [i for i in wanted or [] if i < total]
+        return sweep.result(runs=",".join(map(str, runs)) or None, max_points=args.max_points)
 
 
 def format_table(result: dict, rows: int = 10) -> str:

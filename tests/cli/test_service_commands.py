@@ -143,3 +143,29 @@ def test_worker_with_and_without_options_runs_jobs_and_stops_on_ctrl_c(tmp_path:
     finally:
         stop(api)
         redis.stop()
+
+
+def test_sweep_on_a_server_prints_and_writes_what_the_local_sweep_does(api_url: str,
+                                                                       tmp_path: Path) -> None:
+    """``descent sweep --url`` runs the sweep on the server through descent.Client: the same
+    table of best runs as the local sweep, the asked trajectories in the output; a refused
+    sweep and an unreachable server are one line each."""
+    body = {"base": JOB, "grid": {"learning_rate": [0.001, 0.01, 0.1]}}
+    sweep = spec_file(tmp_path, body, "sweep.json")
+    out = tmp_path / "out.json"
+    remote = descent("sweep", sweep, "--url", api_url, "-o", str(out), "--trajectories", "0,2",
+                     "--max-points", "20")
+    local = descent("sweep", sweep, "-q")
+    assert remote.returncode == 0, remote.stderr
+    assert remote.stdout.splitlines()[:5] == local.stdout.splitlines()[:5]
+    assert "3 runs; best first:" in remote.stdout
+    runs = {run["index"]: run for run in json.loads(out.read_text())["runs"]}
+    assert [index for index, run in sorted(runs.items()) if "trajectory" in run] == [0, 2]
+    assert len(runs[2]["trajectory"]["loss"]) == 20
+
+    refused = spec_file(tmp_path, {"base": {**JOB, "optimizer": "adamm"}, "grid": {}},
+                        "bad.json")
+    assert_one_line_error(descent("sweep", refused, "--url", api_url), 2, "bad.json",
+                          "refused the sweep", "optimizer")
+    assert_one_line_error(descent("sweep", sweep, "--url", "http://127.0.0.1:1"), 1,
+                          "cannot reach")
