@@ -27,6 +27,10 @@ Rows (every one printed with its figure, target and ratio, in one run):
   - a 1,000,000-point 2-D result: whole JSON (target < 300 ms; p50 of five) and
     ``max_points=1000`` (target < 5 ms; p50 of thirty);
 
+- result formats and ``import descent`` (issue 12): the 1,000,000-point result as Arrow
+  (target < 60 ms) beside JSON, read into NumPy by ``descent.Client`` (target < 100 ms), and
+  ``descent.Client``'s round trip of the tiny job over raw httpx doing the same (target
+  < 0.3 ms more);
 - Redis ``MEMORY USAGE`` of a finished job's keys (``descent:job:{id}`` and
   ``descent:result:{id}``) per stored 2-D point, for the 1,000,000-point job (target ≤ 56 B) and
   the tiny one.
@@ -418,6 +422,61 @@ def big_result(client: Client, job_id: str) -> tuple[float, float, int]:
     return p50(full), p50(thin[3:]), size
 
 
+def formats_and_client(url: str, big_id: str) -> list[Row]:
+    """The result formats and ``import descent`` (issue 12): the 1,000,000-point result as an
+    Arrow stream (the answer's whole time: it is mostly the server's) and read into NumPy by
+    ``descent.Client``, against the same result in JSON; and ``descent.Client`` against raw
+    httpx doing the same work on the tiny job (POST, ``GET /result?wait=30`` as Arrow, read
+    into NumPy), rounds in turns."""
+    import descent
+    from descent.results import result_from_arrow
+
+    arrow = {"Accept": "application/vnd.apache.arrow.stream"}
+    with httpx.Client(base_url=url, timeout=60) as http, descent.Client(url) as client:
+        job = client.job(big_id)
+
+        def timed(action: Callable[[], object], rounds: int = BIG_READS) -> float:
+            samples = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                action()
+                samples.append(time.perf_counter() - start)
+            return p50(samples)
+
+        json_s = timed(lambda: http.get(f"/v1/jobs/{big_id}/result").content)
+        arrow_s = timed(lambda: http.get(f"/v1/jobs/{big_id}/result", headers=arrow).content)
+        numpy_s = timed(job.result)
+
+        def raw_round() -> None:
+            job_id = http.post("/v1/jobs", content=TINY_BODY,
+                               headers={"Content-Type": "application/json"}).json()["id"]
+            answer = http.get(f"/v1/jobs/{job_id}/result?{WAIT}", headers=arrow)
+            result_from_arrow(answer.content)
+
+        def client_round() -> None:
+            client.submit(TINY).result()
+
+        raw: list[float] = []
+        wrapped: list[float] = []
+        for _ in range(LATENCY_ROUNDS):
+            for action, samples in ((raw_round, raw), (client_round, wrapped)):
+                start = time.perf_counter()
+                action()
+                samples.append(time.perf_counter() - start)
+                time.sleep(SETTLE_S)
+    return [
+        ms_row("1,000,000-pt result, JSON (httpx)", "httpx", json_s),
+        Row("1,000,000-pt result, Arrow (httpx)", "httpx", arrow_s * 1e3, "ms", "< 60 ms",
+            arrow_s * 1e3 / 60, 1.0),
+        Row("  Arrow ÷ JSON", "httpx", arrow_s / json_s, "×"),
+        Row("1,000,000-pt result into NumPy, descent.Client", "descent", numpy_s * 1e3, "ms",
+            "< 100 ms", numpy_s * 1e3 / 100, 1.0),
+        ms_row("tiny job round trip, raw httpx (Arrow)", "httpx", p50(raw)),
+        ms_row("tiny job round trip, descent.Client", "descent", p50(wrapped)),
+        ms_row("  descent.Client − raw httpx", "descent", p50(wrapped) - p50(raw), 0.3),
+    ]
+
+
 def bytes_per_point(client: redis.Redis, job_id: str, points: int) -> float:
     """``MEMORY USAGE`` (exact: every element sampled) of a finished job's keys, per point."""
     used = sum(int(client.memory_usage(key, samples=0) or 0)
@@ -577,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
                 for client in (lean, HttpxClient(http)):
                     client_figures, tiny_id = client_rows(client, bare, big_id, trees)
                     rows += client_figures
+            rows += formats_and_client(url, big_id)
             big_bytes = bytes_per_point(store.redis, big_id, BIG_POINTS)
             tiny_bytes = bytes_per_point(store.redis, tiny_id, TINY_POINTS)
             rows += [Row("Redis bytes per 2-D point, 1M-pt job", "", big_bytes, "B", "≤ 56 B",
