@@ -50,7 +50,7 @@ def connected(args: argparse.Namespace, refused: str) -> Iterator[descent.Client
         raise CommandError(f"gave up waiting: {error} (at {url})", EXIT_FAILED) from None
     except descent.DescentError as error:
         if error.status == 0:
-            raise CommandError(f"cannot reach {url}: {error} (is `descent serve` running "
+            raise CommandError(f"cannot reach {url}: no answer (is `descent serve` running "
                                "there?)", EXIT_FAILED) from None
         retry_later = error.status >= 500 or error.status == 429
         raise CommandError(f"{url} answered {error}",
