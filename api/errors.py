@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.responses import JSONResponse
 from engine import SpecErrors
+from engine.build import error_location, later_stage_errors
 
 log = logging.getLogger("descent.api")
 PROBLEM = "application/problem+json"
@@ -54,8 +55,24 @@ def problem(status: int, detail: Any, headers: dict[str, str] | None = None) -> 
 
 
 def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """FastAPI's entries without the echoed input (which may be megabytes of data)."""
-    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+    """FastAPI's entries without the echoed input (which may be megabytes of data) and
+    without the union-member tags in ``loc`` (``body.data.GeneratedData.seed`` ->
+    ``body.data.seed``)."""
+    return [{"loc": [e["loc"][0], *error_location(e["loc"][1:], e["type"])] if e["loc"] else [],
+             "msg": e["msg"], "type": e["type"]} for e in errors]
+
+
+def job_spec_detail(request: Request, error: RequestValidationError) -> list[dict[str, Any]]:
+    """A refused job spec's every problem (docs/spec.md §2): FastAPI's shape check, then what a
+    later stage finds in the fields it did not refuse (an optimizer's betas, a catalogue
+    function's name), so that one answer lists them all."""
+    detail = validation_detail(list(error.errors()))
+    if request.method != "POST" or request.url.path != "/v1/jobs":
+        return detail
+    named = {str(entry["loc"][1]) for entry in detail
+             if len(entry["loc"]) > 1 and entry["loc"][0] == "body"}
+    later = later_stage_errors(error.body, named)
+    return detail + (SpecErrors(later).to_detail(prefix=("body",)) if later else [])
 
 
 def out_of_memory(error: redis.RedisError) -> bool:
@@ -138,7 +155,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> ProblemResponse:
-        return problem(422, validation_detail(list(error.errors())))
+        return problem(422, job_spec_detail(request, error))
 
     @app.exception_handler(SpecErrors)
     async def _bad_spec(request: Request, error: SpecErrors) -> ProblemResponse:

@@ -91,20 +91,25 @@ def _is_union_tag(part: object) -> bool:
     return isinstance(part, str) and (part in _UNION_TAGS or "[" in part or part[:1].isupper())
 
 
-def _field_path(location: tuple, kind: str = "") -> str:
-    """pydantic's error location as a spec field path, without the union-member tags it adds
+def error_location(location: tuple | list, kind: str = "") -> list[str | int]:
+    """pydantic's error location without the union-member tags it adds
     (``function.ExpressionFunction.variables`` -> ``function.variables``). The last part of
     an unknown field's location is the key the user sent, whatever it looks like (``""``
     for an empty one)."""
     if not location:
-        return ""
+        return []
     *head, last = location
-    parts = [str(part) for part in head if not _is_union_tag(part)]
+    parts = [part for part in head if not _is_union_tag(part)]
     if kind == "extra_forbidden":
-        parts.append(str(last) or '""')
+        parts.append(last if last != "" else '""')
     elif not _is_union_tag(last):
-        parts.append(str(last))
-    return ".".join(parts)
+        parts.append(last)
+    return parts
+
+
+def _field_path(location: tuple, kind: str = "") -> str:
+    """``error_location`` as a spec field path: ``data.n_samples``, ``init.1``."""
+    return ".".join(str(part) for part in error_location(location, kind))
 
 
 def parse_spec(body: dict[str, Any] | JobSpec) -> JobSpec:
@@ -236,6 +241,10 @@ def _check_shape_rules(spec: JobSpec, errors: list[SpecError], limits: Limits) -
         )
 
 
+def init_length_message(given: int, objective: Objective) -> str:
+    return f"has {given} numbers; {objective.name} takes {objective.dims}"
+
+
 def _default_init(spec: JobSpec, objective: Objective) -> np.ndarray:
     """The function's standard start, else a draw from the run's seeded generator."""
     rng = np.random.default_rng(spec.seed)
@@ -252,13 +261,24 @@ def _default_init(spec: JobSpec, objective: Objective) -> np.ndarray:
     return rng.uniform(bounds[:, 0], bounds[:, 1])
 
 
-def _independent_errors(body: Any, shape_errors: SpecErrors) -> list[SpecError]:
-    """When the shape check fails, still report the optimizer's and the schedule's own problems,
-    so one answer lists every bad field."""
+def later_stage_errors(body: Any, named: set[str]) -> list[SpecError]:
+    """When the shape check fails (its problems name the top-level fields ``named``), still
+    check what a later stage would: the optimizer's and the schedule's own rules, and a
+    catalogue function's name and parameters, so that one answer lists every problem
+    (docs/spec.md §2)."""
     if not isinstance(body, dict):
         return []
-    named = {error.field.split(".")[0] for error in shape_errors.errors}
     errors: list[SpecError] = []
+    function = body.get("function")
+    if (isinstance(function, str) and function not in DATASET_MODELS
+            and not {"function", "function_params"} & named):
+        params = body.get("function_params") or {}
+        objective = _check(errors, lambda: _analytic_objective(
+            json.dumps(function), json.dumps(params, sort_keys=True)))
+        init = body.get("init")
+        if objective is not None and "init" not in named and isinstance(init, list) \
+                and len(init) != objective.dims:
+            errors.append(SpecError("init", init_length_message(len(init), objective)))
     if "optimizer" in body and "optimizer" not in named:
         _check(errors, lambda: resolve_optimizer(body["optimizer"]))
     if body.get("schedule") is not None and "schedule" not in named:
@@ -277,7 +297,8 @@ def resolve_spec(
     try:
         spec = parse_spec(body)
     except SpecErrors as shape_errors:
-        raise SpecErrors(shape_errors.errors + _independent_errors(body, shape_errors)) from None
+        named = {error.field.split(".")[0] for error in shape_errors.errors}
+        raise SpecErrors(shape_errors.errors + later_stage_errors(body, named)) from None
     errors: list[SpecError] = []
     _check_shape_rules(spec, errors, limits)
     objective = _check(errors, lambda: _build_objective(spec, load_dataset, limits))
@@ -294,7 +315,7 @@ def resolve_spec(
     if spec.init is not None:
         if len(spec.init) != objective.dims:
             raise SpecErrors(
-                [SpecError("init", f"has {len(spec.init)} numbers; {objective.name} takes {objective.dims}")]
+                [SpecError("init", init_length_message(len(spec.init), objective))]
             )
         init = np.asarray(spec.init, dtype=float)
     else:

@@ -10,7 +10,15 @@ import math
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetJsonSchemaHandler,
+    Tag,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
@@ -152,7 +160,41 @@ class GeneratedData(StrictModel):
     )
 
 
-DataSpec = InlineData | StoredData | GeneratedData
+def _data_form(value: Any) -> str | None:
+    """Which form of ``data`` a value is, by its key (docs/spec.md §2): ``generator``,
+    ``dataset_id``, or ``X``/``y``; it is then checked as that form only."""
+    if isinstance(value, BaseModel):
+        return type(value).__name__
+    if isinstance(value, dict):
+        for key, form in (("generator", "GeneratedData"), ("dataset_id", "StoredData"),
+                          ("X", "InlineData"), ("y", "InlineData")):
+            if key in value:
+                return form
+    return None
+
+
+def _function_form(value: Any) -> str | None:
+    """A name (a string) or a formula (an object with ``expression``)."""
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (dict, ExpressionFunction)):
+        return "ExpressionFunction"
+    return None
+
+
+DataSpec = Annotated[
+    Annotated[InlineData, Tag("InlineData")] | Annotated[StoredData, Tag("StoredData")]
+    | Annotated[GeneratedData, Tag("GeneratedData")],
+    Discriminator(_data_form, custom_error_type="data_form",
+                  custom_error_message="give the samples {\"X\": [[…]], \"y\": […]}, an "
+                  "uploaded data set {\"dataset_id\": …} or a generator {\"generator\": …}"),
+]
+FunctionSpec = Annotated[
+    Annotated[str, Tag("str")] | Annotated[ExpressionFunction, Tag("ExpressionFunction")],
+    Discriminator(_function_form, custom_error_type="function_form",
+                  custom_error_message="give a name (GET /v1/functions) or a formula "
+                  "{\"expression\": …}"),
+]
 
 
 class JobSpec(StrictModel):
@@ -174,7 +216,7 @@ class JobSpec(StrictModel):
         },
     )
 
-    function: str | ExpressionFunction = Field(
+    function: FunctionSpec = Field(
         description="A catalogue name (GET /v1/functions), a dataset model name "
         "(linear_regression, logistic_regression, softmax_regression, mlp), or a formula."
     )
