@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, RootModel
 
 from engine.spec import FiniteFloat, JsonObject, bounded_json
 
@@ -189,11 +189,39 @@ class FunctionSummary(BaseModel):
     """A catalogue function (``GET /v1/functions/{name}`` has the rest)."""
 
     name: str = Field(examples=["rosenbrock"])
+    kind: Literal["function"] = "function"
     description: str
     formula: str
     dims: int = Field(description="The default number of variables.")
     n_dimensional: bool = Field(description="Takes function_params.dims.")
     params: list[str] = Field(description="Its parameters besides dims.", examples=[["a", "b"]])
+
+
+class ModelExample(BaseModel):
+    n_features: int
+    function_params: dict[str, Any]
+    parameters: list[str] = Field(description="The parameter vector's names, in order.",
+                                  examples=[["w1", "w2", "b"]])
+
+
+class ModelDescription(BaseModel):
+    """A dataset model (docs/spec.md §3.3): the same in the list and alone."""
+
+    name: str = Field(examples=["mlp"])
+    kind: Literal["model"] = "model"
+    description: str
+    loss: str
+    params: list[dict[str, Any]] = Field(description="Its function_params: name, type, "
+                                         "default, description, choices or bounds.")
+    layout: str = Field(description="The parameter vector, in order.")
+    labels: str
+    generators: list[str] = Field(description="The data.generator forms that suit it.")
+    example: ModelExample = Field(description="The parameter names for two features.")
+
+
+class Catalogue(RootModel[list[Annotated[FunctionSummary | ModelDescription,
+                                         Field(discriminator="kind")]]]):
+    """The functions (``kind`` ``"function"``), then the dataset models (``"model"``)."""
 
 
 class FunctionParameter(BaseModel):
@@ -211,6 +239,7 @@ class FunctionDescription(BaseModel):
     known stationary points."""
 
     name: str
+    kind: Literal["function"] = "function"
     description: str
     formula: str
     dims: int
@@ -303,3 +332,8 @@ class Readiness(BaseModel):
     status: Literal["ready"]
     redis: Literal["ok"]
     workers: int = Field(description="Workers seen in the last 15 s.")
+
+
+class CatalogueEntry(RootModel[Annotated[FunctionDescription | ModelDescription,
+                                         Field(discriminator="kind")]]):
+    """``GET /v1/functions/{name}``: a function, or a dataset model."""

@@ -104,15 +104,35 @@ def _number(value: Any) -> str:
 
 def _command_functions(args: argparse.Namespace) -> int:
     from engine import list_functions
+    from engine.objectives.datasets import list_models
 
-    functions = list_functions()
+    functions, models = list_functions(), list_models()
     if args.json:
-        print(json.dumps(functions, indent=2))
+        print(json.dumps(functions + models, indent=2, ensure_ascii=False))
         return EXIT_OK
     print(f"{'name':<20} {'dims':<6} description")
     for entry in functions:
         print(f"{entry['name']:<20} {entry['dims']!s:<6} {entry['description']}")
+    print(f"\n{'model (needs data)':<20} description")
+    for model in models:
+        print(f"{model['name']:<20} {model['description']}")
+        for line in _model_lines(model):
+            print(f"{'':<20} {line}")
     return EXIT_OK
+
+
+def _model_lines(model: dict[str, Any]) -> list[str]:
+    """A dataset model's layout, an example of its parameter names, its labels, generators
+    and options (``function_params`` with their defaults)."""
+    example = model["example"]
+    settings = ", ".join(f"{name}={value}" for name, value in example["function_params"].items())
+    options = ", ".join(f"{p['name']}={p['default']}" if "default" in p else p["name"]
+                        for p in model["params"]) or "none"
+    return [f"parameters {model['layout']}",
+            (f"e.g. {example['n_features']} features"
+            f"{f' ({settings})' if settings else ''}: {', '.join(example['parameters'])}"),
+            (f"labels {model['labels']}; generators {', '.join(model['generators'])}; "
+            f"function_params {options}")]
 
 
 def _command_optimizers(args: argparse.Namespace) -> int:

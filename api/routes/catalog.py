@@ -16,8 +16,8 @@ from api.errors import ApiError
 from api.schemas import (
     Analysis,
     AnalyzeRequest,
-    FunctionDescription,
-    FunctionSummary,
+    Catalogue,
+    CatalogueEntry,
     OptimizerDescription,
     Problem,
     ScheduleDescription,
@@ -34,6 +34,7 @@ from engine import (
     resolve_spec,
 )
 from engine.analysis import find_stationary_points
+from engine.objectives.datasets import DATASET_MODELS, list_models
 from engine.schedules import describe_schedules
 
 router = APIRouter(prefix="/v1", tags=["catalogue"], dependencies=[Depends(get_owner)])
@@ -54,19 +55,26 @@ def _objective(function: Any, function_params: dict[str, Any], data: Any = None)
     return resolve_spec(body).objective
 
 
-@router.get("/functions", summary="The catalogue of functions", operation_id="list_functions",
-            responses={200: {"model": list[FunctionSummary]}})
+@router.get("/functions", summary="The catalogue: functions, then dataset models",
+            operation_id="list_functions",
+            responses={200: {"model": Catalogue}})
 def functions() -> Response:
-    return _json(list_functions())
+    """The catalogue functions (``kind`` ``"function"``) and the dataset models (``kind``
+    ``"model"``, with their parameter layout, labels and generators; docs/spec.md §3.3)."""
+    return _json(list_functions() + list_models())
 
 
 @router.get("/functions/{name}", summary="One function", operation_id="get_function",
-            responses={200: {"model": FunctionDescription}, 404: {"model": Problem}, **_bad})
+            responses={200: {"model": CatalogueEntry},
+                       404: {"model": Problem}, **_bad})
 def function(
     name: str,
     dims: Annotated[int | None, Query(ge=1, le=1000, description="n-D functions only.")] = None,
 ) -> Response:
-    """Formula, dims, parameters with defaults, bounds, standard start, stationary points."""
+    """A function: formula, dims, parameters with defaults, bounds, standard start,
+    stationary points. A dataset model: its parameters, layout, labels and generators."""
+    if name in DATASET_MODELS:
+        return _json(DATASET_MODELS[name].to_dict())
     try:
         return _json(describe_function(name, {"dims": dims} if dims else {}))
     except (SpecError, SpecErrors) as error:

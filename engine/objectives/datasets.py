@@ -62,15 +62,29 @@ class DatasetModel:
     params: tuple[ModelParameter, ...]
     layout: str
     labels: str
+    generators: tuple[str, ...]
+    example_params: tuple[tuple[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        document = asdict(self)
-        document["kind"] = "dataset_model"
+        """``GET /v1/functions/{name}`` of a model (docs/spec.md §3.3): its parameters, the
+        layout of its parameter vector with the names for two features as an example, the
+        labels it accepts and the generators that draw data for it."""
+        document = {"name": self.name, "kind": "model", **asdict(self)}
         document["params"] = [
             {key: value for key, value in asdict(p).items() if value is not None}
             for p in self.params
         ]
+        example = dict(self.example_params)
+        resolved = resolve_model_params(self.name, example, np.array([0.0, 1.0, 2.0]))
+        document["example"] = {"n_features": 2, "function_params": example,
+                               "parameters": list(parameter_names(self.name, 2, resolved))}
+        document.pop("example_params")
         return document
+
+
+def list_models() -> list[dict[str, Any]]:
+    """The dataset models as ``GET /v1/functions`` lists them (``kind`` ``"model"``)."""
+    return [model.to_dict() for model in DATASET_MODELS.values()]
 
 
 _CLASSES = ModelParameter(
@@ -91,6 +105,7 @@ DATASET_MODELS: dict[str, DatasetModel] = {
         params=(),
         layout="[w_1..w_d, b]",
         labels="any real targets",
+        generators=("linear",),
     ),
     "logistic_regression": DatasetModel(
         name="logistic_regression",
@@ -102,6 +117,7 @@ DATASET_MODELS: dict[str, DatasetModel] = {
         params=(ModelParameter("loss", "string", "bce", "training loss", choices=("bce", "mse")),),
         layout="[w_1..w_d, b]",
         labels="y ∈ {0, 1}",
+        generators=("logistic", "moons"),
     ),
     "softmax_regression": DatasetModel(
         name="softmax_regression",
@@ -110,6 +126,8 @@ DATASET_MODELS: dict[str, DatasetModel] = {
         params=(_CLASSES,),
         layout="W (d×k) row-major (W[j,c] at j·k + c), then b (k)",
         labels="y ∈ {0, …, k−1}",
+        generators=("blobs", "moons", "logistic"),
+        example_params=(("classes", 3),),
     ),
     "mlp": DatasetModel(
         name="mlp",
@@ -146,6 +164,8 @@ DATASET_MODELS: dict[str, DatasetModel] = {
         layout="W1 (d×h) row-major, b1 (h), W2 (h×o) row-major, b2 (o); o = 1 for mse, "
         "o = classes for cross_entropy",
         labels="mse: any real targets; cross_entropy: y ∈ {0, …, k−1}",
+        generators=("linear", "moons", "blobs", "logistic"),
+        example_params=(("hidden", 2), ("loss", "cross_entropy"), ("classes", 2)),
     ),
 }
 
@@ -466,6 +486,7 @@ __all__ = [
     "build_dataset_objective",
     "default_init",
     "generate_dataset",
+    "list_models",
     "load_inline_data",
     "parameter_count",
     "parameter_names",

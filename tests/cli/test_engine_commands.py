@@ -135,14 +135,18 @@ def test_a_bad_sweep_exits_2_naming_the_run(tmp_path: Path) -> None:
 def test_functions_table_and_json() -> None:
     table = descent("functions")
     assert table.returncode == 0, table.stderr
-    header, *rows = table.stdout.splitlines()
+    functions, models = table.stdout.split("\n\n")
+    header, *rows = functions.splitlines()
     assert header.split() == ["name", "dims", "description"]
     by_name = {row.split()[0]: row for row in rows}
     assert {"rosenbrock", "himmelblau", "six_hump_camel", "saddle", "quadratic"} <= set(by_name)
     assert "banana" in by_name["rosenbrock"]
+    model_names = [line.split()[0] for line in models.splitlines()[1:] if line[:1] != " "]
+    assert model_names == ["linear_regression", "logistic_regression", "softmax_regression",
+                           "mlp"]
     listed = descent("functions", "--json")
     assert listed.returncode == 0
-    assert [entry["name"] for entry in json.loads(listed.stdout)] == list(by_name)
+    assert [entry["name"] for entry in json.loads(listed.stdout)] == [*by_name, *model_names]
 
 
 def test_optimizers_table_and_json() -> None:

@@ -41,7 +41,8 @@ export async function loadCatalog() {
     api("/v1/schedules").catch(() => []),
   ]);
   // The map is two-dimensional: offer the functions that have two parameters by default.
-  catalog.functions = listOf(functions, "functions").filter((f) => !f.dims || f.dims === 2);
+  catalog.functions = listOf(functions, "functions")
+    .filter((f) => f.kind !== "model" && (!f.dims || f.dims === 2));
   catalog.optimizers = normalizeOptimizers(optimizers);
   catalog.optimizerByName = Object.fromEntries(catalog.optimizers.map((o) => [o.name, o]));
   catalog.schedules = normalizeSchedules(schedules);

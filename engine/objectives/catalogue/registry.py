@@ -105,6 +105,7 @@ def describe_function(name: str, params: dict | None = None) -> dict:
         }
         listed_params.insert(0, dims_param)
     return {
+        "kind": "function",
         "name": entry.name,
         "description": entry.description,
         "formula": entry.formula,
@@ -125,10 +126,12 @@ def describe_function(name: str, params: dict | None = None) -> dict:
 
 
 def list_functions() -> list[dict]:
-    """Short entries for ``GET /v1/functions``, in catalogue order."""
+    """Short entries for ``GET /v1/functions``, in catalogue order (the dataset models follow
+    them there: ``engine.objectives.datasets.list_models``)."""
     return [
         {
             "name": entry.name,
+            "kind": "function",
             "description": entry.description,
             "formula": entry.formula,
             "dims": entry.default_dims,
