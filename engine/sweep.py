@@ -36,7 +36,7 @@ MAX_SWEEP_RUNS = 10_000
 """Default cap on the runs of one sweep (the service makes it configurable)."""
 MAX_REPORTED_ERRORS = 50
 """A sweep whose base is wrong fails the same way in every run: report each problem once."""
-SWEEP_FIELDS = ("base", "grid", "overrides")
+SWEEP_FIELDS = ("base", "grid", "overrides", "best_by")
 HYPER_PREFIX = "optimizer."
 DEFAULT_LIMITS = Limits()
 
@@ -127,6 +127,11 @@ def check_sweep_body(body: Any) -> tuple[dict[str, Any], dict[str, list[Any]], l
                 errors.append(SpecError(
                     f"overrides[{k}].{key}", f"'{key}' is not a job spec field or "
                     "optimizer.<hyperparameter>"))
+    best_by = body.get("best_by")
+    if best_by is not None and (not isinstance(best_by, list) or not all(
+            isinstance(key, str) and key in grid for key in best_by)):
+        errors.append(SpecError("best_by", "must be a list of grid keys, e.g. [\"optimizer\"] "
+                                f"(the grid has {', '.join(map(str, grid)) or 'none'})"))
     if errors:
         raise SpecErrors(errors)
     assert isinstance(base, dict)  # else an error above named it
@@ -364,6 +369,43 @@ def comparison_table(entries: Sequence[dict[str, Any]]) -> list[int]:
     return [entry["index"] for entry in sorted(entries, key=rank)]
 
 
+def best_per_group(entries: Sequence[dict[str, Any]], best_by: Sequence[str],
+                   base: dict[str, Any]) -> list[dict[str, Any]]:
+    """docs/spec.md §9.1.1: the best run of each group of runs sharing the ``best_by`` values,
+    in the order the groups first appear: ``{"key", "run", "learning_rate", "final_loss"}``.
+    Diverged runs (and runs without a result) are never best: a group of only those has
+    ``run`` None."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    keys: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        key = {name: entry["overrides"].get(name) for name in best_by}
+        label = json.dumps(key, sort_keys=True)
+        keys.setdefault(label, key)
+        groups.setdefault(label, []).append(entry)
+    best = []
+    for label, members in groups.items():
+        by_index = {entry["index"]: entry for entry in members}
+        first = by_index[comparison_table(members)[0]]
+        usable = first["final"] is not None and first["stop_reason"] != "diverged" \
+            and math.isfinite(float(first["final"]["loss"]))
+        best.append({
+            "key": keys[label], "run": first["index"] if usable else None,
+            "learning_rate": first["overrides"].get("learning_rate",
+                                                    base.get("learning_rate")) if usable else None,
+            "final_loss": first["final"]["loss"] if usable else None,
+        })
+    return best
+
+
+def sweep_result(body: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"runs", "table", "summary"}`` and, with ``best_by``, ``"best"`` (docs/spec.md §9.1)."""
+    table = comparison_table(entries)
+    result = {"runs": entries, "table": table, "summary": sweep_summary(entries, table)}
+    if body.get("best_by"):
+        result["best"] = best_per_group(entries, body["best_by"], body.get("base") or {})
+    return result
+
+
 def sweep_summary(entries: Sequence[dict[str, Any]], table: Sequence[int]) -> dict[str, Any]:
     """The finished sweep at a glance: counts by stop reason and the best run."""
     reasons: dict[str, int] = {}
@@ -403,13 +445,12 @@ def run_sweep_locally(
         if result is not None and index in wanted:
             entry["trajectory"] = shrink_trajectory(result.trajectory, max_points=max_points)
         entries.append(entry)
-    table = comparison_table(entries)
-    return {"runs": entries, "table": table, "summary": sweep_summary(entries, table)}
+    return sweep_result(body, entries)
 
 
 __all__ = [
     "MAX_SWEEP_RUNS", "PreparedSweep", "SweepProgress", "SweepRunSpec", "apply_overrides",
-    "check_sweep_body", "comparison_table", "count_runs", "expand_sweep", "group_runs",
+    "best_per_group", "check_sweep_body", "comparison_table", "count_runs", "expand_sweep", "group_runs",
     "prepare_sweep", "run_entry", "run_sweep", "run_sweep_locally", "split_groups",
-    "steps_to_target", "sweep_summary",
+    "steps_to_target", "sweep_result", "sweep_summary",
 ]

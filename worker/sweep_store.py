@@ -29,7 +29,7 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from engine import SpecError, SpecErrors, dumps, loads
-from engine.sweep import comparison_table, expand_sweep, run_entry, sweep_summary
+from engine.sweep import expand_sweep, run_entry, sweep_result
 from worker.store import PREFIX, dataset_users_key, now_iso, row_dtype
 from worker.store.keys import SEQUENCE_KEY, as_bytes
 
@@ -283,8 +283,7 @@ class SweepStore:
                 columns = {name: np.ascontiguousarray(table[name])
                            for name in ("step", "params", "loss", "grad_norm", "lr")}
                 entry["trajectory"] = shrink_trajectory(columns, max_points=max_points)
-        order = comparison_table(entries)
-        return {"runs": entries, "table": order, "summary": sweep_summary(entries, order)}
+        return sweep_result(body, entries)
 
     # --- worker side
     def claim(self, sweep_id: str, chunk: int) -> tuple[str, str, int]:

@@ -53,6 +53,9 @@ class SweepRequest(BaseModel):
         default_factory=dict, description="field -> values.")
     overrides: list[JsonObject] = Field(default_factory=list,
                                             description="Extra runs, each {field: value}.")
+    best_by: list[str] | None = Field(
+        default=None, examples=[["optimizer"]], description="Grid keys: the result's `best` "
+        "gives the best run of each group of runs sharing their values (docs/spec.md §9.1.1).")
 
 
 class SweepProgress(BaseModel):

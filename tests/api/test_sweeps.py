@@ -132,3 +132,30 @@ def test_engine_result_matches_the_local_sweep(client: TestClient) -> None:
     local = engine.loads(engine.dumps(engine.sweep.run_sweep_locally(body)))
     assert served["table"] == local["table"]
     assert [run["final"] for run in served["runs"]] == [run["final"] for run in local["runs"]]
+
+
+def test_best_by_gives_each_groups_best_run_never_a_diverged_one(client: TestClient) -> None:
+    """docs/spec.md §9.1.1: ``best_by`` adds the best run of each group; the served result
+    equals the local sweep's; a rate that diverges is never best; a non-grid key is a 422."""
+    rates = [1e-4, 1e-3, 1e-2, 10.0]  # 10 diverges for gd on rosenbrock
+    body = {"base": {**BASE, "max_steps": 200}, "best_by": ["optimizer"],
+            "grid": {"optimizer": ["gd", "adam"], "learning_rate": rates}}
+    sweep_id = client.post("/v1/sweeps", json=body).json()["id"]
+    wait_sweep(client, sweep_id)
+    served = client.get(f"/v1/sweeps/{sweep_id}/result").json()
+    local = engine.loads(engine.dumps(engine.sweep.run_sweep_locally(body)))
+    assert served["best"] == local["best"]
+    runs = {run["index"]: run for run in served["runs"]}
+    assert [entry["key"] for entry in served["best"]] == [{"optimizer": "gd"},
+                                                           {"optimizer": "adam"}]
+    for entry in served["best"]:
+        group = [run for run in runs.values()
+                 if run["overrides"]["optimizer"] == entry["key"]["optimizer"]
+                 and run["stop_reason"] != "diverged"]
+        best = min(group, key=lambda run: run["final"]["loss"])
+        assert entry["run"] == best["index"]
+        assert entry["learning_rate"] == best["overrides"]["learning_rate"]
+        assert entry["final_loss"] == best["final"]["loss"]
+    assert any(run["stop_reason"] == "diverged" for run in runs.values())
+    refused = client.post("/v1/sweeps", json={**body, "best_by": ["seed"]})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"][-1] == "best_by"

@@ -139,3 +139,18 @@ def test_the_callback_sees_runs_done_and_can_cancel() -> None:
     assert seen[0][1] == 3
     assert [entry["stop_reason"] for entry in result["runs"]] == ["cancelled"] * 3
     assert result["runs"][1]["final"] is None  # never ran
+
+
+def test_a_group_of_only_diverged_runs_has_no_best() -> None:
+    from engine.sweep import best_per_group
+
+    def run(index: int, optimizer: str, rate: float, loss: float | None, reason: str) -> dict:
+        final = None if loss is None else {"loss": loss, "params": [0.0], "grad_norm": 0.0}
+        return {"index": index, "overrides": {"optimizer": optimizer, "learning_rate": rate},
+                "stop_reason": reason, "final": final}
+
+    entries = [run(0, "sgd", 0.1, float("inf"), "diverged"), run(1, "sgd", 1.0, 5.0, "diverged"),
+               run(2, "adam", 0.1, 3.0, "max_steps"), run(3, "adam", 0.01, 1.0, "max_steps")]
+    assert best_per_group(entries, ["optimizer"], {}) == [
+        {"key": {"optimizer": "sgd"}, "run": None, "learning_rate": None, "final_loss": None},
+        {"key": {"optimizer": "adam"}, "run": 3, "learning_rate": 0.01, "final_loss": 1.0}]
