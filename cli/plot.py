@@ -42,6 +42,7 @@ from cli.errors import (
     json_kind,
 )
 from cli.errors import read_json as read_json_file
+from cli.plot_sweep import is_sweep_result, plot_sweep
 
 IMAGE_FORMATS = (".png", ".svg", ".pdf")
 
@@ -556,8 +557,18 @@ def _command_plot(args: argparse.Namespace) -> int:
         if args.dpi < 10 or args.dpi > 1000:
             raise PlotError(f"--dpi {args.dpi}: from 10 to 1000", EXIT_BAD_INPUT)
         check_output_path(args.output)
-        title, rows = load_rows(args.results, args.spec)
-        path = plot_rows(rows, args.output, title=args.title or title, dpi=args.dpi)
+        documents = [read_json(path) for path in args.results]
+        if any(is_sweep_result(document) for document in documents):
+            if len(documents) != 1:
+                raise PlotError("a sweep result is drawn on its own: give just that one file",
+                                EXIT_BAD_INPUT)
+            path = plot_sweep(documents[0], args.output, swept=args.swept, title=args.title or "",
+                              dpi=args.dpi)
+        else:
+            if args.swept:
+                raise PlotError("--swept is for a sweep result", EXIT_BAD_INPUT)
+            title, rows = load_rows(args.results, args.spec)
+            path = plot_rows(rows, args.output, title=args.title or title, dpi=args.dpi)
     except CommandError as error:
         print(f"descent plot: {error}", file=sys.stderr)
         return error.exit_code
@@ -571,7 +582,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "plot",
         help="draw results: contour, trajectories, stationary points, loss curves",
         description="Draw result documents (from `descent run -o`) or run and draw a lesson "
-        "file from examples/. Needs matplotlib (pip install 'descent[plot]').",
+        "file from examples/; or draw a sweep result (from `descent sweep -o`): final loss "
+        "against the swept value, one curve per group. Needs matplotlib "
+        "(pip install 'descent[plot]').",
     )
     plot.add_argument("results", nargs="+", metavar="RESULT.json",
                       help="result documents or lesson files")
@@ -580,4 +593,6 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="the job spec to draw the objective from (overrides the results' own)")
     plot.add_argument("--title", help="a title over the picture")
     plot.add_argument("--dpi", type=int, default=80, help="resolution (default 80)")
+    plot.add_argument("--swept", metavar="KEY", help="a sweep result: the swept value drawn "
+                      "along x (default learning_rate, else the first numeric one)")
     plot.set_defaults(handler=_command_plot)

@@ -39,6 +39,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--max-points", type=int, default=None, metavar="N",
                        help="at most this many points per written trajectory")
     sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--plot", metavar="FILE.png", help="also draw the final loss against "
+                       "the swept value (like `descent plot OUT.json`)")
     sweep.add_argument("--url", default=None,
                        help="run it on this server instead (e.g. http://127.0.0.1:8000)")
     sweep.add_argument("--api-key", default=os.environ.get("DESCENT_API_KEY"),
@@ -61,13 +63,14 @@ def _wanted_trajectories(text: str) -> bool | list[int]:
 
 
 def command_sweep(args: argparse.Namespace) -> int:
-    from engine import dumps
+    from engine import dumps, loads
 
     body = read_json_object(args.sweep, "a sweep")
     wanted = _wanted_trajectories(args.trajectories)
     if args.max_points is not None and args.max_points < 2:
         raise CommandError(f"--max-points must be at least 2, not {args.max_points}")
     check_output_path(args.output)
+    check_output_path(args.plot)
     if args.url:
         result = _run_on_server(args, body, wanted)
     else:
@@ -75,6 +78,14 @@ def command_sweep(args: argparse.Namespace) -> int:
     if args.output:
         write_output(args.output, dumps(result))
     print(format_table(result))
+    if args.plot:
+        from cli.plot import PlotError
+        from cli.plot_sweep import plot_sweep
+
+        try:
+            print(f"wrote {plot_sweep(loads(dumps(result)), args.plot)}")
+        except PlotError as error:
+            raise CommandError(f"--plot {args.plot}: {error}", error.exit_code) from None
     return EXIT_OK
 
 
