@@ -4,7 +4,9 @@
     python -m docs.make_tour 05 07      # only the lessons whose file names start so
 
 Each picture is ``docs/images/<lesson file stem>.png`` (a palette PNG, well under 100 KB), and
-each run's outcome is printed, so the numbers quoted in ``docs/tour.md`` can be checked.
+each run's outcome is printed, so the numbers quoted in ``docs/tour.md`` can be checked. The
+sweeps in ``examples/sweeps/`` are run too and drawn as final loss against learning rate into
+``docs/images/sweep_<file stem>.png``, with each group's best rate printed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cli.plot import plot_rows, read_json, run_lesson
+from cli.plot_sweep import plot_sweep
+from engine import dumps, loads
+from engine.sweep import run_sweep_locally
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -49,6 +54,18 @@ def make_tour(prefixes: Sequence[str] = ()) -> list[Path]:
             print(f"  {row.title}")
             for curve in row.curves:
                 print(_summary(curve.label, curve.document))
+        written.append(image)
+    for path in sorted((EXAMPLES / "sweeps").glob("*.json")):
+        if prefixes and not any(f"sweep_{path.stem}".startswith(prefix) for prefix in prefixes):
+            continue
+        started = time.perf_counter()
+        result = loads(dumps(run_sweep_locally(read_json(path))))
+        image = plot_sweep(result, IMAGES / f"sweep_{path.stem}.png")
+        print(f"{path.relative_to(ROOT)}  ->  {image.relative_to(ROOT)} "
+              f"({image.stat().st_size // 1024} KB, {time.perf_counter() - started:.1f} s)")
+        for entry in result.get("best", []):
+            print(f"    best of {entry['key']}: learning rate {entry['learning_rate']}, "
+                  f"final loss {entry['final_loss']:.3g}")
         written.append(image)
     return written
 

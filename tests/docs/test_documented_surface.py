@@ -169,6 +169,8 @@ RUN: dict[str, tuple[str, tuple[str, ...]]] = {
         ("201", ('"n_samples":1', '"n_features":2')),
     "docs/service.md: curl -s localhost:8000/v1/datasets/<id>; curl -s -X DELETE localhost:8000/v1/datasets/<id>":
         ("200 204", ('"n_samples":1',)),
+    "docs/tour.md: .venv/bin/descent sweep examples/sweeps/learning_rate.json --plot sweep.png":
+        ("", ("39 runs; best first:", "wrote sweep.png")),
     **{f"docs/tour.md: .venv/bin/descent plot examples/{lesson}.json -o {out}": ("", (f"wrote {out}",))
        for lesson, out in (("01_learning_rate", "lesson.png"), ("01_learning_rate", "01.png"),
                            ("02_batching", "02.png"), ("03_many_parameters", "03.png"),

@@ -219,3 +219,32 @@ def test_every_example_file_is_a_tested_lesson() -> None:
         document = json.loads((EXAMPLES / f"{name}.json").read_text())
         assert document["lesson"] and document["claim"]
         assert all(runs for _, runs in lesson_specs(document))
+
+
+def test_the_learning_rate_curve_crawls_converges_and_diverges() -> None:
+    """examples/sweeps/learning_rate.json (docs/tour.md, lesson 1 in one curve): each
+    optimizer's best rate lies strictly inside the range; GD and momentum diverge at every rate
+    above theirs; the smallest rate crawls (the loss barely moves); Adam never diverges but
+    ends worse again above its best (it oscillates)."""
+    from engine.sweep import run_sweep_locally
+
+    body = json.loads((EXAMPLES / "sweeps" / "learning_rate.json").read_text())
+    rates = body["grid"]["learning_rate"]
+    result = run_sweep_locally(body)
+    best = {entry["key"]["optimizer"]: entry for entry in result["best"]}
+    runs = result["runs"]
+
+    def group(name: str) -> list[dict]:
+        return [run for run in runs if run["overrides"]["optimizer"] == name]
+
+    for name in ("gd", "momentum", "adam"):
+        assert rates[0] < best[name]["learning_rate"] < rates[-1], best[name]
+        crawl = group(name)[0]
+        assert crawl["final"]["loss"] > 0.5 * 4.0  # 1e-5: still near the start's loss (24.2)
+    for name in ("gd", "momentum"):
+        above = [run for run in group(name)
+                 if run["overrides"]["learning_rate"] > best[name]["learning_rate"]]
+        assert above and all(run["stop_reason"] == "diverged" for run in above)
+    adam = group("adam")
+    assert not any(run["stop_reason"] == "diverged" for run in adam)
+    assert adam[-1]["final"]["loss"] > 1e3 * best["adam"]["final_loss"]
