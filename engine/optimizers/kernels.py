@@ -393,3 +393,36 @@ def radam_update(params, grads, state, hyper, step, lr):
                 adaptive_lr = (1.0 / (math.sqrt(v) + eps)) * bias_correction2_sqrt
                 update = update * adaptive_lr * rect
             params[r, i] = p + -1.0 * update
+
+
+@compiled(OPTIMIZER_SIGNATURE)
+def rprop_update(params, grads, state, hyper, step, lr):
+    """Rprop (torch.optim.Rprop). hyper: etaminus, etaplus, step_size_min, step_size_max.
+
+    Per coordinate, with s = sign(g · prev): the step size is multiplied by etaplus (s > 0),
+    etaminus (s < 0) or 1 (s = 0) and clamped to [step_size_min, step_size_max]; where the
+    factor equals etaminus the gradient is taken as 0; p = p − sign(g) · step_size; prev = g.
+    state: prev, step_size (torch fills it with the group's lr at the first step: the learning
+    rate of later steps, and so a schedule, does not change Rprop's steps)."""
+    n_runs, dims = params.shape
+    for r in range(n_runs):
+        etaminus = hyper[r, 0]
+        etaplus = hyper[r, 1]
+        step_min = hyper[r, 2]
+        step_max = hyper[r, 3]
+        if step == 1:
+            for i in range(dims):
+                state[1, r, i] = lr[r]
+        for i in range(dims):
+            g = grads[r, i]
+            product = g * state[0, r, i]
+            factor = etaplus if product > 0.0 else (etaminus if product < 0.0 else 1.0)
+            size = min(max(state[1, r, i] * factor, step_min), step_max)
+            state[1, r, i] = size
+            if factor == etaminus:
+                g = 0.0
+            if g > 0.0:
+                params[r, i] = params[r, i] - size
+            elif g < 0.0:
+                params[r, i] = params[r, i] + size
+            state[0, r, i] = g

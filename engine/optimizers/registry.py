@@ -209,6 +209,26 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             init_state=_zeros_state(2),
             momentum_column=0,
         ),
+        OptimizerDef(
+            name="rprop",
+            kernel=kernels.rprop_update,
+            hyperparameters=(
+                Hyperparameter("etas", (0.5, 1.2), kind="pair", minimum=0.0,
+                               exclusive_minimum=True,
+                               description="(etaminus, etaplus): the step size's factors when "
+                               "the gradient's sign flips or holds (0 < etaminus < 1 < "
+                               "etaplus)"),
+                Hyperparameter("step_sizes", (1e-6, 50.0), kind="pair", minimum=0.0,
+                               description="(minimal, maximal) step size"),
+            ),
+            state_slots=2,
+            default_lr=1e-2,
+            description="resilient backpropagation: per-coordinate step sizes that grow while "
+            "the gradient's sign holds and shrink when it flips; the learning rate is the "
+            "first step size (torch.optim.Rprop)",
+            init_state=_zeros_state(2),
+            momentum_column=None,
+        ),
     )
 }
 
@@ -259,6 +279,9 @@ def _check_value(hyper: Hyperparameter, value: Any) -> Any:
 
 def _check_combination(name: str, values: dict[str, Any]) -> None:
     """Checks torch makes across hyperparameters."""
+    if name == "rprop" and not values["etas"][0] < 1.0 < values["etas"][1]:
+        raise SpecError("optimizer.etas", "etas must be (etaminus, etaplus) with 0 < etaminus "
+                        f"< 1 < etaplus, got {values['etas']!r}")
     if name == "sgd" and values["nesterov"] and (
         values["momentum"] <= 0 or values["dampening"] != 0
     ):
