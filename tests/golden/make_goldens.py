@@ -43,7 +43,7 @@ DATA_DIR = Path(__file__).parent / "data"
 SIGN_BASED = ("rprop",)
 STEPS = 200
 
-TORCH_CLASSES = {
+TORCH_CLASSES: dict[str, Any] = {
     "sgd": torch.optim.SGD,
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -332,7 +332,7 @@ def run_regression(optimizer: dict[str, Any], lr: float, schedule: dict[str, Any
             scheduler.step()
     with torch.no_grad():
         losses.append(mse(slice(None)).item())
-    result = {"params": params, "loss": losses, "lr": lrs}
+    result: dict[str, list[Any]] = {"params": params, "loss": losses, "lr": lrs}
     if schedule["name"] == "onecycle" and schedule.get("cycle_momentum", True):
         result["momentum"] = momenta
     if metrics:
