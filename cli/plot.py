@@ -527,10 +527,15 @@ def plot_rows(rows: Sequence[Row], output: str | Path, *, title: str = "", dpi: 
             loss_axes[0].set_title(f"{row.title}: loss per update", fontsize=10)
     if title:
         figure.suptitle(title, fontsize=12, fontweight="bold")
+    return save_figure(figure, output, dpi)
+
+
+def save_figure(figure: Any, output: str | Path, dpi: int) -> Path:
+    """Lay out, write (a PNG as a compact palette PNG) and close ``figure``."""
     figure.tight_layout()
     path = Path(output)
     figure.savefig(path, dpi=dpi)
-    pyplot.close(figure)
+    _pyplot().close(figure)
     if path.suffix.lower() == ".png":
         _compact_png(path)
     return path

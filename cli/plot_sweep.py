@@ -86,7 +86,7 @@ def sweep_curves(document: dict[str, Any], swept: str) -> list[SweepCurve]:
 def plot_sweep(document: dict[str, Any], output: str | Path, *, swept: str | None = None,
                title: str = "", dpi: int = 80) -> Path:
     """Draw the final loss against the swept value into ``output``."""
-    from cli.plot import PlotError, _compact_png, _pyplot
+    from cli.plot import PlotError, _pyplot, save_figure
 
     try:
         key = swept_key(document, swept)
@@ -123,10 +123,4 @@ def plot_sweep(document: dict[str, Any], output: str | Path, *, swept: str | Non
     axis.set_ylabel("final loss")
     axis.set_title(title or f"final loss against {key} (★ best of each)", fontsize=10)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    path = Path(output)
-    figure.savefig(path, dpi=dpi)
-    pyplot.close(figure)
-    if path.suffix.lower() == ".png":
-        _compact_png(path)
-    return path
+    return save_figure(figure, output, dpi)
