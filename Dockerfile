@@ -12,6 +12,7 @@ COPY engine ./engine
 COPY worker ./worker
 COPY api ./api
 COPY cli ./cli
+COPY descent ./descent
 RUN pip install --no-cache-dir . \
     && useradd --create-home descent \
     && mkdir -p /data /tmp/numba-cache && chown descent /data /tmp/numba-cache

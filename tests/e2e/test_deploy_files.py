@@ -106,6 +106,14 @@ def test_every_descent_variable_is_a_setting() -> None:
 
 
 def test_the_image_installs_the_packages_the_commands_need() -> None:
-    for package in ("engine", "worker", "api", "cli"):
+    """Every package pyproject.toml ships (``descent submit`` in the image imports the
+    ``descent`` client) is copied into the image before it is installed."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = [pattern.rstrip("*") for pattern in
+                project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    assert {"engine", "worker", "api", "cli", "descent"} <= set(packages)
+    for package in packages:
         assert f"COPY {package} ./{package}" in DOCKERFILE
     assert "pip install" in DOCKERFILE
