@@ -9,6 +9,7 @@ import argparse
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from cli.errors import (
@@ -70,7 +71,13 @@ def command_sweep(args: argparse.Namespace) -> int:
     if args.max_points is not None and args.max_points < 2:
         raise CommandError(f"--max-points must be at least 2, not {args.max_points}")
     check_output_path(args.output)
-    check_output_path(args.plot)
+    if args.plot:
+        from cli.plot import IMAGE_FORMATS
+
+        if Path(args.plot).suffix.lower() not in IMAGE_FORMATS:
+            raise CommandError(f"--plot {args.plot}: the picture is written as "
+                               f"{', '.join(IMAGE_FORMATS)}; name it so")
+        check_output_path(args.plot)
     if args.url:
         result = _run_on_server(args, body, wanted)
     else:

@@ -54,3 +54,5 @@ def test_the_commands_draw_it(result: dict, tmp_path: Path) -> None:
                           "--swept optimizer", "learning_rate")
     assert_one_line_error(descent("plot", str(tmp_path / "out.json"), str(sweep), "-o",
                                   str(tmp_path / "x.png")), 2, "on its own")
+    assert_one_line_error(descent("sweep", str(sweep), "--plot", str(tmp_path / "x.txt")), 2,
+                          "--plot", ".png")
