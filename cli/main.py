@@ -55,14 +55,15 @@ def version() -> str:
 
 
 def _command_run(args: argparse.Namespace) -> int:
-    from cli.progress import ProgressBar
+    from cli.progress import ProgressBar, interruptible
     from engine import SpecErrors, dumps, run_spec
 
     body = read_json_object(args.spec, "a job spec")
     check_output_path(args.output)
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.quiet)
     try:
-        result = run_spec(body, bar.update)
+        with interruptible(bar.update) as callback:
+            result = run_spec(body, callback)
     except SpecErrors as errors:
         raise CommandError(f"{args.spec}: invalid spec: {spec_problems(errors)}") from None
     finally:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -36,3 +40,27 @@ class ProgressBar:
         if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+@contextmanager
+def interruptible(callback: Callable[[Any], bool]) -> Iterator[Callable[[Any], bool]]:
+    """``callback`` for the run loop, made to stop the run at the next slice on Ctrl-C, which
+    then raises ``KeyboardInterrupt`` when the run has returned. An exception thrown into
+    the middle of the compiled loop's machinery could come out as some other error (numba
+    turns it into a TypeError at times); a stop asked for by the callback always ends the
+    run cleanly. A second Ctrl-C (say during the first run's compilation) interrupts at once.
+    """
+    stop = threading.Event()
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield lambda progress: bool(callback(progress)) and not stop.is_set()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
+        raise KeyboardInterrupt

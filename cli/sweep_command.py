@@ -98,14 +98,15 @@ def command_sweep(args: argparse.Namespace) -> int:
 
 def _run_here(args: argparse.Namespace, body: dict[str, Any], wanted: bool | list[int]
               ) -> dict[str, Any]:
-    from cli.progress import ProgressBar
+    from cli.progress import ProgressBar, interruptible
     from engine import SpecErrors
     from engine.sweep import run_sweep_locally
 
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.quiet)
     try:
-        result = run_sweep_locally(body, bar.update, trajectories=wanted,
-                                   max_points=args.max_points)
+        with interruptible(bar.update) as callback:
+            result = run_sweep_locally(body, callback, trajectories=wanted,
+                                       max_points=args.max_points)
     except SpecErrors as errors:
         raise CommandError(f"{args.sweep}: invalid sweep: {spec_problems(errors)}") from None
     finally:
