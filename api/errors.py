@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.responses import JSONResponse
 from engine import SpecErrors
 from engine.build import error_location, later_stage_errors
+from worker.store.keys import out_of_memory
 
 log = logging.getLogger("descent.api")
 PROBLEM = "application/problem+json"
@@ -73,13 +74,6 @@ def job_spec_detail(request: Request, error: RequestValidationError) -> list[dic
              if len(entry["loc"]) > 1 and entry["loc"][0] == "body"}
     later = later_stage_errors(error.body, named)
     return detail + (SpecErrors(later).to_detail(prefix=("body",)) if later else [])
-
-
-def out_of_memory(error: redis.RedisError) -> bool:
-    """Redis refused a write over its ``maxmemory`` (policy ``noeviction``): ``-OOM`` for a
-    command, an ``ERR Error running script ... OOM ...`` for a write inside a Lua script."""
-    return (isinstance(error, redis.exceptions.OutOfMemoryError)
-            or "OOM command not allowed" in str(error))
 
 
 def _unreadable_body(error: StarletteHTTPException) -> ProblemResponse | None:
@@ -171,6 +165,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _broker_down(request: Request, error: OperationalError) -> ProblemResponse:
         log.warning("broker error on %s: %s", request.url.path, error)
+        if out_of_memory(error):  # the broker is this Redis, and it is full
+            return problem(503, STORE_FULL, {"Retry-After": "60"})
         return problem(503, "the job queue (Celery broker) is unreachable; try again shortly",
                        {"Retry-After": "5"})
 

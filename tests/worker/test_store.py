@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 
 import engine
 from worker.settings import Settings
@@ -176,3 +178,37 @@ def test_deleting_a_finished_job_removes_everything_it_stored(store: JobStore) -
     again, created = store.create(resolved(), owner=owner, time_limit_s=60,
                                   idempotency=("delete-key", "hash-a"))
     assert created and again["id"] != job_id
+
+
+def test_a_job_the_broker_refused_while_redis_is_full_is_removed_not_left_queued(
+        tmp_path: Path) -> None:
+    """A full Redis refuses the broker's LPUSH and then the write that fails the job: the job
+    is removed with commands a full Redis still takes (no queued record without a message, no
+    Idempotency-Key pointing at it), and the API's answer names the full store."""
+    from kombu.exceptions import OperationalError
+
+    from worker.embedded import EmbeddedRedis
+    from worker.store.keys import out_of_memory
+
+    server = EmbeddedRedis(tmp_path / "redis", maxmemory="0").start()
+    try:
+        full = JobStore.from_url(server.url)
+        job_id = new_job(full, owner="alice", idempotency=("full-key", "hash"))
+        full.redis.config_set("maxmemory", 1)  # every write that needs memory is refused
+        with pytest.raises(redis.RedisError) as refused:
+            full.redis.hset(full.job_key(job_id), "unqueued", "1")
+        assert out_of_memory(refused.value)
+        full.mark_unqueued(job_id)
+        assert not full.redis.exists(full.job_key(job_id))
+        assert full.redis.zscore(full.index_key("alice"), job_id) is None
+        assert not full.redis.exists("descent:idempotency:alice:full-key")
+        full.redis.config_set("maxmemory", 0)
+        again, created = full.create(resolved(), owner="alice", time_limit_s=60,
+                                     idempotency=("full-key", "hash"))
+        assert created and again["id"] != job_id  # the key is free for the retry
+    finally:
+        server.stop()
+    wrapped = OperationalError("the broker failed")
+    wrapped.__cause__ = redis.exceptions.OutOfMemoryError(
+        "OOM command not allowed when used memory > 'maxmemory'.")
+    assert out_of_memory(wrapped) and not out_of_memory(OperationalError("connection refused"))

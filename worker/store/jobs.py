@@ -126,10 +126,30 @@ class JobStore(ResultReader, Liveness, Metrics):
 
     def mark_unqueued(self, job_id: str) -> None:
         """The broker refused the job: fail it with the reason and free its Idempotency-Key
-        (the next submission with the key files and queues a new job)."""
-        self.redis.hset(keys.job_key(job_id), "unqueued", "1")
-        self.finish(job_id, "failed", error={
-            "type": "queue_unreachable", "message": "the job could not be queued"})
+        (the next submission with the key files and queues a new job). When Redis is full
+        (the broker's refusal is usually why), the job is removed instead, with commands a full
+        Redis still takes, so that no queued record is left without a message."""
+        try:
+            self.redis.hset(keys.job_key(job_id), "unqueued", "1")
+            self.finish(job_id, "failed", error={
+                "type": "queue_unreachable", "message": "the job could not be queued"})
+        except redis.RedisError as error:
+            if not keys.out_of_memory(error):
+                raise
+            self._forget(job_id)
+
+    def _forget(self, job_id: str) -> None:
+        """Remove a job that never ran: its record, its place in the owner's list, its
+        Idempotency-Key (DEL and ZREM: no command here needs memory)."""
+        owner, idempotency = map(keys.as_bytes, self.redis.hmget(
+            keys.job_key(job_id), ["owner", "idempotency"]))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(keys.job_key(job_id))
+        if owner is not None:
+            pipe.zrem(keys.index_key(owner.decode()), job_id)
+        if idempotency:
+            pipe.delete(idempotency.decode())
+        pipe.execute()
 
     def get(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
         """The job document (docs/spec.md §9); ``JobNotFound`` if unknown or another owner's."""

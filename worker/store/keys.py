@@ -7,6 +7,8 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import redis
+
 PREFIX = "descent:"
 FINISHED = ("succeeded", "failed", "cancelled")
 ACTIVE = ("queued", "running")
@@ -66,3 +68,16 @@ def as_bytes(reply: Any) -> bytes:
     """A Redis reply as the bytes it is (the clients here never decode responses; redis-py's
     types cannot know that)."""
     return cast(bytes, reply)
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Redis refused a write over its ``maxmemory`` (policy ``noeviction``): ``-OOM`` for a
+    command, an ``ERR Error running script ... OOM ...`` for a write inside a Lua script, or
+    either behind the broker's ``OperationalError`` (kombu wraps the Redis error)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, redis.exceptions.OutOfMemoryError) \
+                or "OOM command not allowed" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
