@@ -38,7 +38,7 @@ class SpecErrors(EngineError, ValueError):
         """FastAPI's ``detail`` list shape: ``loc``, ``msg``, ``type`` per problem."""
         return [
             {
-                "loc": [*prefix, *(int(p) if p.isascii() and p.isdigit() else p
+                "loc": [*prefix, *(int(p) if p.isascii() and p.isdigit() and len(p) < 19 else p
                                    for p in e.field.split(".") if p)],
                 "msg": e.message,
                 "type": "value_error",

@@ -49,6 +49,8 @@ CASES: list[tuple[str, str, str | None, list[Any]]] = [
      f'"grid":{{"learning_rate":[0.1,{BIG}]}}}}'), ["body", "grid"]),
     ("POST", "/v1/sweeps", f'{{"base":{{"function":"sphere","record_every":{BIG}}}}}',
      ["body", "base"]),
+    ("POST", "/v1/sweeps", '{"base":{},"grid":{"20000000000000000000":[]}}',
+     ["body", "grid", "20000000000000000000"]),
     ("POST", "/v1/sweeps", '{"base":{"function":"sphere"},"overrides":[{"seed":1e400}]}',
      ["body", "overrides", 0]),
     ("POST", "/v1/surface", '{"function":"himmelblau","x_min":-1e400}', ["body", "x_min"]),
