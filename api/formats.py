@@ -82,7 +82,7 @@ def arrow_stream(table: dict[str, np.ndarray], metadata: dict[str, Any]) -> memo
     handed out without a copy."""
     import pyarrow as pa  # here, not at the top: importing pyarrow takes ~0.2 s
 
-    arrays = [pa.array(np.ascontiguousarray(column)) for column in table.values()]
+    arrays = _arrow_arrays(table)
     schema = pa.schema([pa.field(name, array.type) for name, array in zip(table, arrays)],
                        metadata={"descent": dumps(metadata)})
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -98,21 +98,23 @@ def arrow_stream(table: dict[str, np.ndarray], metadata: dict[str, Any]) -> memo
     return memoryview(buffer)
 
 
+def _arrow_arrays(table: dict[str, np.ndarray]) -> list[Any]:
+    """The table's columns as Arrow arrays (a strided column is copied once, others not)."""
+    import pyarrow as pa
+
+    return [pa.array(np.ascontiguousarray(column)) for column in table.values()]
+
+
 def csv_text(table: dict[str, np.ndarray]) -> bytes:
     """The table as CSV: a header row, then one row a point; floats round-trip exactly
     (shortest form), a non-finite value as ``nan``, ``inf`` or ``-inf``."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    arrays = [pa.array(np.ascontiguousarray(column)) for column in table.values()]
     sink = pa.BufferOutputStream()
-    pa_csv.write_csv(pa.table(arrays, names=list(table)), sink,
+    pa_csv.write_csv(pa.table(_arrow_arrays(table), names=list(table)), sink,
                      write_options=pa_csv.WriteOptions(quoting_style="none", quoting_header="none"))
     return sink.getvalue().to_pybytes()
-
-
-def media_type(fmt: Format) -> str:
-    return {"json": JSON, "arrow": ARROW, "csv": f"{CSV}; charset=utf-8"}[fmt]
 
 
 def result_response(fmt: Format, document: dict[str, Any]) -> Response:
@@ -136,7 +138,7 @@ def sweep_result_response(fmt: Format, document: dict[str, Any]) -> Response:
 def _table_response(fmt: Format, table: dict[str, np.ndarray], metadata: dict[str, Any]
                     ) -> Response:
     if fmt == "csv":
-        return Response(csv_text(table), media_type=media_type(fmt), headers=VARY)
+        return Response(csv_text(table), media_type=f"{CSV}; charset=utf-8", headers=VARY)
     return Response(arrow_stream(table, metadata), media_type=ARROW, headers=VARY)
 
 

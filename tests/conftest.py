@@ -41,6 +41,13 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, interval: floa
         time.sleep(interval)
 
 
+def api_healthy(url: str) -> bool:
+    """``url`` (an API's base) answers ``/healthz``: for ``wait_for``."""
+    import httpx
+
+    return httpx.get(f"{url}/healthz").is_success
+
+
 def service_env(redis_url: str, **extra: str) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV_KEYS}
     environment.update(DESCENT_REDIS_URL=redis_url, PYTHONPATH=str(ROOT), **extra)

@@ -25,9 +25,9 @@ pytest.importorskip("playwright.sync_api", reason="the playwright package is nee
 
 from tests.browser.test_page import (
     ALL_FINISHED,
-    DESKTOP,
     WAIT_MS,
     PageProblems,
+    open_page,
     plot_traces,
     screenshot,
     state_url,
@@ -49,12 +49,7 @@ class Responses:
 
 
 def open_keyed(browser: Any, url: str, **options: Any) -> tuple[Any, PageProblems]:
-    context = browser.new_context(viewport=DESKTOP, accept_downloads=True, **options)
-    page = context.new_page()
-    problems = PageProblems(page)
-    page.goto(url)
-    page.wait_for_selector("body[data-ready=true]", timeout=WAIT_MS)
-    return page, problems
+    return open_page(browser, url, accept_downloads=True, **options)  # type: ignore[no-any-return]
 
 
 def key_status(page: Any, text: str) -> str:

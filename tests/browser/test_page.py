@@ -46,8 +46,10 @@ class PageProblems:
         page.on("pageerror", lambda error: self.messages.append(f"uncaught: {error}"))
 
 
-def open_page(browser: Any, url: str, viewport: dict[str, int] = DESKTOP) -> tuple[Any, Any]:
-    context = browser.new_context(viewport=viewport)
+def open_page(browser: Any, url: str, viewport: dict[str, int] = DESKTOP,
+              **options: Any) -> tuple[Any, Any]:
+    """A new browser context (``options`` go to it) on ``url``, once the page is ready."""
+    context = browser.new_context(viewport=viewport, **options)
     page = context.new_page()
     problems = PageProblems(page)
     page.goto(url)

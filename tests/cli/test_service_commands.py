@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from tests.cli.commands import ROOT, assert_one_line_error, descent, interrupted_on_a_terminal
-from tests.conftest import service_env, start_api, stop, wait_for
+from tests.conftest import api_healthy, service_env, start_api, stop, wait_for
 from worker.embedded import EmbeddedRedis, free_port
 
 JOB = {"function": "himmelblau", "optimizer": "adam", "learning_rate": 0.05, "max_steps": 300}
@@ -84,10 +84,6 @@ def test_submit_a_spec_the_server_refuses_is_one_line_naming_the_fields(
     assert "function" in line and "optimizer" in line
 
 
-def _answers(url: str) -> bool:
-    return httpx.get(url).status_code == 200
-
-
 def test_submit_error_answers_are_one_line(redis_url: str, tmp_path: Path) -> None:
     """401 (a keyed server, no key or a wrong one: exit 2) and 503 (its Redis is down: exit 1);
     the right key works."""
@@ -95,9 +91,9 @@ def test_submit_error_answers_are_one_line(redis_url: str, tmp_path: Path) -> No
     keyed = start_api(redis_url, keyed_port, DESCENT_API_KEYS="sesame")
     broken = start_api(f"redis://127.0.0.1:{free_port()}/0", broken_port)
     try:
-        for health in (f"http://127.0.0.1:{keyed_port}/healthz",
-                       f"http://127.0.0.1:{broken_port}/healthz"):
-            wait_for(partial(_answers, health), timeout=90, message="the API")
+        for port in (keyed_port, broken_port):
+            wait_for(partial(api_healthy, f"http://127.0.0.1:{port}"), timeout=90,
+                     message="the API")
         spec = spec_file(tmp_path, JOB)
         keyed_url = f"http://127.0.0.1:{keyed_port}"
         assert_one_line_error(descent("submit", spec, "--url", keyed_url), 2, "401")

@@ -16,13 +16,8 @@ import pytest
 
 import descent
 import engine
-from tests.conftest import start_api, start_worker, stop, wait_for
+from tests.conftest import api_healthy, start_api, start_worker, stop, wait_for
 from worker.embedded import EmbeddedRedis, free_port
-
-
-def _healthy(url: str) -> bool:
-    return httpx.get(f"{url}/healthz").is_success
-
 
 SPEC = {"function": "himmelblau", "optimizer": "adam", "learning_rate": 0.05, "max_steps": 300}
 
@@ -74,7 +69,7 @@ def test_not_found_timeout_and_conflict(redis_url: str) -> None:
     api = start_api(redis_url, port, DESCENT_QUEUE_NAME="nobody-serves-this")
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(partial(_healthy, url), timeout=90, message="the API")
+        wait_for(partial(api_healthy, url), timeout=90, message="the API")
         with descent.Client(url) as client:
             with pytest.raises(descent.NotFound):
                 client.job("no-such-job")
@@ -155,7 +150,7 @@ def test_unauthorized_rate_limited_and_unavailable(redis_url: str) -> None:
             start_api(f"redis://127.0.0.1:{free_port()}/0", broken)]
     try:
         for port in (keyed, limited, broken):
-            wait_for(partial(_healthy, f"http://127.0.0.1:{port}"), timeout=90, message="the API")
+            wait_for(partial(api_healthy, f"http://127.0.0.1:{port}"), timeout=90, message="the API")
         with descent.Client(f"http://127.0.0.1:{keyed}", api_key="nope") as client, \
                 pytest.raises(descent.Unauthorized):
             client.job("x")
