@@ -5,7 +5,9 @@ A run's cost is what the worker allocates for it up front and what its result st
 - the recorded trajectory, ``points × (dims + 3) × 8`` B (params, loss, grad_norm, lr per
   point; ``points = steps // record_every + 2``, as ``engine.run`` preallocates it);
 - the schedule tables the run loop reads per step, ``(steps + 1) × 8`` B each: the lr column
-  of every schedule but ``constant`` and ``plateau``, and OneCycle's momentum column;
+  of every schedule but ``constant`` and ``plateau``, the momentum column of ``onecycle`` and
+  ``cyclic`` when they cycle it, and one factor column per ``lambda`` / ``multiplicative``
+  formula (members of a combinator included);
 - the per-epoch losses of a dataset model, ``(steps // steps_per_epoch + 2) × 8`` B.
 
 ``steps`` is the most updates the run can make: ``max_steps``, or fewer when ``max_epochs``
@@ -21,13 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import SpecError
+from engine.schedules import MOMENTUM_CYCLING, TABLELESS, formula_tables
 
 FLOAT_BYTES = 8
 MIB = 1 << 20
 DEFAULT_JOB_RECORD_BYTES = 256 * MIB
 DEFAULT_SWEEP_RECORD_BYTES = 1024 * MIB
 DEFAULT_GENERATED_DATA_BYTES = 64 * MIB
-TABLELESS_SCHEDULES = ("constant", "plateau")  # one lr, or an lr that follows the losses
 
 
 def byte_text(count: int) -> str:
@@ -70,8 +72,8 @@ def run_cost(spec: dict[str, Any], dims: int, n_samples: int) -> RunCost:
             steps = min(steps, int(spec["max_epochs"]) * steps_per_epoch)
     points = steps // int(spec["record_every"]) + 2
     schedule = spec["schedule"]
-    tables = 0 if schedule["name"] in TABLELESS_SCHEDULES else 1
-    if schedule["name"] == "onecycle" and schedule.get("cycle_momentum"):
+    tables = 0 if schedule["name"] in TABLELESS else 1 + formula_tables(schedule)
+    if schedule["name"] in MOMENTUM_CYCLING and schedule.get("cycle_momentum"):
         tables += 1
     epochs = steps // steps_per_epoch + 2 if n_samples else 0
     return RunCost(

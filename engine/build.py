@@ -43,7 +43,9 @@ from engine.objectives.expression import (
     formula_variables,
     parse_expression,
 )
+from engine.objectives.hessians import require_hessian
 from engine.optimizers.base import OptimizerDef
+from engine.optimizers.layout import require_weight_matrices
 from engine.optimizers.registry import hyper_row, resolve_optimizer
 from engine.schedules import check_schedule_for_optimizer, resolve_schedule
 from engine.spec import ExpressionFunction, GeneratedData, InlineData, JobSpec, StoredData
@@ -309,6 +311,10 @@ def resolve_spec(
     assert objective is not None and resolved_optimizer is not None and schedule is not None
     optimizer, hyperparameters = resolved_optimizer
     _check(errors, lambda: check_schedule_for_optimizer(schedule, optimizer.momentum_column, optimizer.name))
+    if optimizer.needs_hessian:
+        _check(errors, lambda: require_hessian(objective, optimizer.name))
+    if optimizer.needs_matrices:
+        _check(errors, lambda: require_weight_matrices(objective, optimizer.name))
     if errors:
         raise SpecErrors(errors)
 

@@ -23,10 +23,26 @@ Optimizer kernel ``(params, grads, state, hyper, step, lr) -> None``
     hyper   (R, H)     hyperparameters per run, in the order the optimizer declares them
     step    int64      the 1-based number of this update (torch's ``state["step"]`` after +1)
     lr      (R,)       the learning rate of this update, per run
+
+Hessian kernel ``(x, consts, data, batch, hess_out) -> None``
+    x, consts, data, batch  as for the objective kernel
+    hess_out  (R, d, d)  written: the exact Hessian at each point
+
+Closure optimizer kernel ``(objective, hessian, consts, data, batch, params, grads, loss, state,
+hyper, step, lr, evaluations) -> None``, for optimizers that evaluate the objective themselves
+within one step (L-BFGS's line search, Newton's Hessian; /work/coord/CLOSURE.md, docs/spec.md
+§4.1): ``objective``/``hessian`` are the kernels above, callable on any C-contiguous rows view
+such as ``params[r:r+1]``; ``consts``, ``data``, ``batch`` are what the loop evaluated the step's
+loss with (a mini-batch step's closure sees the same batch, as torch's closure does);
+``grads``/``loss`` hold the gradient and loss at ``params`` on entry (the loop's own evaluation,
+torch's first ``closure()`` inside ``step``) and may be overwritten; ``state``, ``hyper``,
+``step``, ``lr`` as for the optimizer kernel; ``evaluations`` (R,) int64: the kernel adds the
+objective evaluations it made beyond the loop's own one.
 """
 
 from __future__ import annotations
 
+import math
 import weakref
 
 from llvmlite import ir
@@ -35,7 +51,8 @@ from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.core.types.function_type import CompileResultWAP
 from numba.core.typing.typeof import typeof_impl
-from numba.extending import intrinsic
+from numba.experimental.function_type import FunctionModel
+from numba.extending import NativeValue, intrinsic, register_model, unbox
 from numba.np.arrayobj import populate_array
 
 Matrix = types.float64[:, ::1]
@@ -45,9 +62,41 @@ IndexVector = types.int64[::1]
 
 OBJECTIVE_SIGNATURE = types.void(Matrix, Vector, Matrix, IndexVector, Vector, Matrix)
 OPTIMIZER_SIGNATURE = types.void(Matrix, Matrix, Tensor3, Matrix, types.int64, Vector)
+HESSIAN_SIGNATURE = types.void(Matrix, Vector, Matrix, IndexVector, Tensor3)
 
-ObjectiveKernel = types.FunctionType(OBJECTIVE_SIGNATURE)
-OptimizerKernel = types.FunctionType(OPTIMIZER_SIGNATURE)
+
+
+class NativeFunctionType(types.FunctionType):
+    """numba's first-class function type, for kernels handed over as ``NativeKernel``: the
+    argument is unboxed by reading the kernel's address off the object. numba's own unboxing of
+    a ``FunctionType`` argument unpickles the signature and calls two Python helpers, ~5 us per
+    argument per call of the loop, more than a short run's steps cost."""
+
+
+register_model(NativeFunctionType)(FunctionModel)
+
+
+@unbox(NativeFunctionType)
+def _unbox_native_function(typ, obj, c):
+    function = cgutils.create_struct_proxy(typ)(c.context, c.builder)
+    address = c.pyapi.object_getattr_string(obj, "address")
+    function.c_addr = c.pyapi.long_as_voidptr(address)
+    c.pyapi.decref(address)
+    pointer = c.context.get_value_type(types.voidptr)
+    function.py_addr = c.builder.ptrtoint(obj, pointer)
+    function.jit_addr = cgutils.get_null_value(pointer)  # call through c_addr
+    return NativeValue(function._getvalue())
+
+
+ObjectiveKernel = NativeFunctionType(OBJECTIVE_SIGNATURE)
+OptimizerKernel = NativeFunctionType(OPTIMIZER_SIGNATURE)
+HessianKernel = NativeFunctionType(HESSIAN_SIGNATURE)
+CLOSURE_SIGNATURE = types.void(
+    ObjectiveKernel, HessianKernel, Vector, Matrix, IndexVector,  # objective, where
+    Matrix, Matrix, Vector, Tensor3, Matrix, types.int64, Vector,  # as an optimizer kernel
+    types.int64[::1],  # evaluations
+)
+ClosureKernel = NativeFunctionType(CLOSURE_SIGNATURE)
 
 
 def compiled(*signature, **options):
@@ -63,11 +112,11 @@ class NativeKernel(CompileResultWAP):
 
     def __init__(self, compile_result) -> None:
         super().__init__(compile_result)
-        self.numba_type = types.FunctionType(compile_result.signature)
+        self.numba_type = NativeFunctionType(compile_result.signature)
 
 
 @typeof_impl.register(NativeKernel)
-def _typeof_native_kernel(value: NativeKernel, context) -> types.FunctionType:
+def _typeof_native_kernel(value: NativeKernel, context) -> NativeFunctionType:
     return value.numba_type
 
 
@@ -118,11 +167,33 @@ def flat(typingctx, array):
 
     return view(array), codegen
 
+@njit(OPTIMIZER_SIGNATURE, cache=True)
+def no_update(params, grads, state, hyper, step, lr):  # pragma: no cover - never called
+    """The update-kernel slot of a closure optimizer: the loop calls the closure kernel."""
+
+
+@njit(CLOSURE_SIGNATURE, cache=True)
+def no_closure(objective, hessian, consts, data, batch, params, grads, loss, state, hyper,
+               step, lr, evaluations):  # pragma: no cover - never called
+    """The closure-kernel slot of an ordinary optimizer: the loop calls its update kernel."""
+
+
+@njit(HESSIAN_SIGNATURE, cache=True)
+def no_hessian(x, consts, data, batch, hess_out):  # pragma: no cover - never called
+    """The Hessian of an objective that has none: newton on it is refused at validation."""
+    hess_out[:] = math.nan
+
+
 __all__ = [
+    "CLOSURE_SIGNATURE",
+    "HESSIAN_SIGNATURE",
     "OBJECTIVE_SIGNATURE",
     "OPTIMIZER_SIGNATURE",
+    "ClosureKernel",
+    "HessianKernel",
     "IndexVector",
     "Matrix",
+    "NativeFunctionType",
     "ObjectiveKernel",
     "OptimizerKernel",
     "Tensor3",
@@ -130,4 +201,7 @@ __all__ = [
     "compiled",
     "flat",
     "native",
+    "no_closure",
+    "no_hessian",
+    "no_update",
 ]

@@ -12,16 +12,37 @@ Per step k (the point after k updates), for each active run:
 3. stopping checks on the full loss and gradient (every step for analytic functions and full
    batches, at recorded points otherwise): divergence, grad_tol, target_loss;
 4. the update with lr of update k (schedule table, plateau, OneCycle momentum), then the
-   plateau scheduler steps on the loss of step 1.
+   plateau scheduler steps on the loss of step 1. A closure optimizer (L-BFGS, Newton:
+   ``engine.kernels.CLOSURE_SIGNATURE``; the loop gets placeholders for the kernels it does
+   not call) gets the objective, its Hessian kernel and the step's batch, and may
+   evaluate again within the update; it counts those evaluations per run (``evaluations``,
+   snapshot into ``final_evaluations`` when a run stops: the loop goes on moving a stopped
+   run's row).
+
+The arguments come in groups by role, each a plain tuple (fields as the ``NamedTuple`` classes
+below list them; the driver builds the named form and passes ``tuple(group)``, which numba
+types fast, where a named tuple would cost microseconds per call): the four kernels, then
+``Problem``, ``OptimizerArrays``, ``Schedule``, ``Point``, ``StepLimits``, ``Records``, ``Stops``
+and the counters.
+
+Full passes (mini-batches): the full loss and gradient over every sample, which records and
+stopping checks need at grid points and ``epoch_loss`` at the end of each epoch, are computed
+once per point: ``full_loss``/``full_grad`` hold the pass at step ``counters[FULL_PASS_STEP]``,
+so a record at the point where an epoch ended, and the final point of a run that ends there
+(:func:`final_loss_and_grad`), take that pass instead of making it again.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
+import numpy as np
 from numba import types
 
 from engine.kernels import (
+    ClosureKernel,
+    HessianKernel,
     IndexVector,
     Matrix,
     ObjectiveKernel,
@@ -33,12 +54,14 @@ from engine.kernels import (
 )
 from engine.schedules import plateau_step
 
-# Stop codes, shared with engine.result.STOP_REASONS (same order).
-ACTIVE, MAX_STEPS, MAX_EPOCHS, GRAD_TOL, TARGET_LOSS, DIVERGED, CANCELLED = range(7)
+# Stop codes, shared with engine.result.STOP_REASONS (same order). PRUNED is never set here: the
+# driver sets it between segments when a sweep's successive halving stops a run (engine.sweep).
+ACTIVE, MAX_STEPS, MAX_EPOCHS, GRAD_TOL, TARGET_LOSS, DIVERGED, CANCELLED, PRUNED = range(8)
 DIVERGENCE_LOSS = 1e30
 
-# Counters shared between segments (int64 vector).
-STEP, RECORD_INDEX, EPOCH_POSITION, EPOCHS_DONE, ACTIVE_RUNS = range(5)
+# Counters shared between segments (int64 vector, built by ``initial_counters``).
+# FULL_PASS_STEP: the step whose point ``full_loss``/``full_grad`` hold (-1: none yet).
+STEP, RECORD_INDEX, EPOCH_POSITION, EPOCHS_DONE, ACTIVE_RUNS, FULL_PASS_STEP = range(6)
 # Status returned by a segment.
 SEGMENT_DONE, EPOCH_ENDED, ALL_STOPPED = range(3)
 
@@ -46,17 +69,128 @@ _I64 = types.int64
 _F64 = types.float64
 _I64Vector = types.int64[::1]
 
+
+
+class Problem(NamedTuple):
+    """What the loss is evaluated on: the objective's constants and samples, the sample order
+    of this epoch, the batch size and whether one batch holds every sample (0/1)."""
+
+    consts: np.ndarray  # (C,)
+    data: np.ndarray  # (n, m)
+    all_samples: np.ndarray  # (n,) int64
+    order: np.ndarray  # (n,) int64
+    batch_size: int
+    full_batch: int
+
+
+class OptimizerArrays(NamedTuple):
+    """The optimizer's per-run arrays, and which of its kernels the loop calls (``closure``
+    0/1: the update kernel or the closure kernel); ``evaluations`` (R,) int64 counts a closure
+    kernel's extra evaluations."""
+
+    hyper: np.ndarray  # (R, H)
+    state: np.ndarray  # (S, R, d)
+    evaluations: np.ndarray  # (R,) int64
+    closure: int
+
+
+class Schedule(NamedTuple):
+    """The learning rate (and OneCycle's momentum) of each update: a table, or the plateau
+    scheduler's settings and state; ``lr`` (R,) is the current one."""
+
+    lr_table: np.ndarray  # (R, columns)
+    lr: np.ndarray  # (R,)
+    momentum_table: np.ndarray  # (steps,) or (0,)
+    momentum_column: int  # the hyper column it overwrites (-1: none)
+    plateau_settings: np.ndarray  # (P,) or (0,)
+    plateau_state: np.ndarray  # (R, 3)
+
+
+class Point(NamedTuple):
+    """Where the runs are: the parameters, the loss and gradient of the step's batch there, the
+    last full pass (mini-batches), and the gradient noise of this segment's steps."""
+
+    params: np.ndarray  # (R, d)
+    grad: np.ndarray  # (R, d)
+    loss: np.ndarray  # (R,)
+    full_grad: np.ndarray  # (R, d)
+    full_loss: np.ndarray  # (R,)
+    noise: np.ndarray  # (steps, R, d) or (0, R, d)
+    noise_scale: float
+
+
+class StepLimits(NamedTuple):
+    """Where this segment ends and the group's limits (grad_tol -1: none; target_loss nan:
+    none)."""
+
+    segment_end: int
+    max_steps: int
+    record_every: int
+    grad_tol: float
+    target_loss: float
+
+
+class Records(NamedTuple):
+    """The trajectory at the record grid, and each epoch's loss."""
+
+    step: np.ndarray  # (points,) int64
+    params: np.ndarray  # (points, R, d)
+    loss: np.ndarray  # (points, R)
+    grad_norm: np.ndarray  # (points, R)
+    lr: np.ndarray  # (points, R)
+    epoch_loss: np.ndarray  # (epochs, R)
+
+
+class Stops(NamedTuple):
+    """Each run's stop: step, code, and its state there."""
+
+    step: np.ndarray  # (R,) int64
+    code: np.ndarray  # (R,) int64
+    params: np.ndarray  # (R, d)
+    lr: np.ndarray  # (R,)
+    evaluations: np.ndarray  # (R,) int64
+
+
+PROBLEM = types.Tuple((Vector, Matrix, IndexVector, IndexVector, _I64, _I64))
+OPTIMIZER_ARRAYS = types.Tuple((Matrix, Tensor3, _I64Vector, _I64))
+SCHEDULE = types.Tuple((Matrix, Vector, Vector, _I64, Vector, Matrix))
+POINT = types.Tuple((Matrix, Matrix, Vector, Matrix, Vector, Tensor3, _F64))
+STEP_LIMITS = types.Tuple((_I64, _I64, _I64, _F64, _F64))
+RECORDS = types.Tuple((_I64Vector, Tensor3, Matrix, Matrix, Matrix, Matrix))
+STOPS = types.Tuple((_I64Vector, _I64Vector, Matrix, Vector, _I64Vector))
+# The kernels (the update or closure kernel the loop does not call: a placeholder), the groups,
+# the counters. One signature: compiled once, cached on disk.
 SEGMENT_SIGNATURE = _I64(
-    ObjectiveKernel, Vector, Matrix, IndexVector, IndexVector, _I64, _I64,  # objective, batching
-    OptimizerKernel, Matrix, Tensor3,  # optimizer
-    Matrix, Matrix, Vector, Matrix, Vector,  # params, grad, loss, full_grad, full_loss
-    Matrix, Vector, Vector, _I64, Vector, Matrix,  # lr table, lr, momentum, plateau
-    Tensor3, _F64,  # gradient noise
-    _I64Vector, _I64, _I64, _I64, _F64, _F64,  # counters, limits, tolerances
-    _I64Vector, Tensor3, Matrix, Matrix, Matrix,  # record arrays
-    _I64Vector, _I64Vector, Matrix, Vector,  # stop arrays and final state
-    Matrix,  # epoch loss
+    ObjectiveKernel, HessianKernel, OptimizerKernel, ClosureKernel,
+    PROBLEM, OPTIMIZER_ARRAYS, SCHEDULE, POINT, STEP_LIMITS, RECORDS, STOPS, _I64Vector,
 )
+
+
+def initial_counters(runs: int) -> np.ndarray:
+    """The counters of a loop that has made no step yet, with ``runs`` active runs."""
+    counters = np.zeros(FULL_PASS_STEP + 1, dtype=np.int64)
+    counters[ACTIVE_RUNS] = runs
+    counters[FULL_PASS_STEP] = -1
+    return counters
+
+
+def final_loss_and_grad(objective, final_params: np.ndarray, rows: np.ndarray,
+                        stop_step: np.ndarray, counters: np.ndarray, full_loss: np.ndarray,
+                        full_grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The full loss and gradient at the final points of ``rows`` (loss ``(len(rows),)``,
+    gradient ``(len(rows), d)``): a run whose final point is where the loop made its last full
+    pass (it stopped at the current step, which ended an epoch or was recorded) takes that
+    pass; the others are evaluated, in one call. The same numbers either way: a kernel treats
+    each run on its own."""
+    step = counters[STEP]
+    reused = (stop_step[rows] == step) & (counters[FULL_PASS_STEP] == step)
+    loss = np.empty(len(rows))
+    grad = np.empty((len(rows), final_params.shape[1]))
+    loss[reused] = full_loss[rows[reused]]
+    grad[reused] = full_grad[rows[reused]]
+    if not reused.all():
+        loss[~reused], grad[~reused] = objective.evaluate(final_params[rows[~reused]])
+    return loss, grad
 
 
 @compiled(inline="always")
@@ -111,15 +245,16 @@ def _runs_stopping(flat_grad, flat_params, loss, flat_point_grad, point_loss, st
 
 @compiled(SEGMENT_SIGNATURE)
 def run_segment(  # pragma: no cover - compiled
-    objective, consts, data, all_samples, order, batch_size, full_batch,
-    optimizer, hyper, state,
-    params, grad, loss, full_grad, full_loss,
-    lr_table, lr, momentum_table, momentum_column, plateau_settings, plateau_state,
-    noise, noise_scale,
-    counters, segment_end, max_steps, record_every, grad_tol, target_loss,
-    record_step, record_params, record_loss, record_grad_norm, record_lr,
-    stop_step, stop_code, final_params, final_lr, epoch_loss,
+    objective, hessian, update, closure_update,
+    problem, optimizer, schedule, point, limits, records, stops, counters,
 ):
+    consts, data, all_samples, order, batch_size, full_batch = problem
+    hyper, state, evaluations, closure = optimizer
+    lr_table, lr, momentum_table, momentum_column, plateau_settings, plateau_state = schedule
+    params, grad, loss, full_grad, full_loss, noise, noise_scale = point
+    segment_end, max_steps, record_every, grad_tol, target_loss = limits
+    record_step, record_params, record_loss, record_grad_norm, record_lr, epoch_loss = records
+    stop_step, stop_code, final_params, final_lr, final_evaluations = stops
     runs = params.shape[0]
     dims = params.shape[1]
     n_samples = all_samples.shape[0]
@@ -136,10 +271,11 @@ def run_segment(  # pragma: no cover - compiled
     while counters[STEP] < segment_end:
         step = counters[STEP]
         position = counters[EPOCH_POSITION]
-        # 1. loss and gradient at the current point
+        # 1. loss and gradient at the current point (no batch variable: assigning an array in
+        # the loop costs two reference-count updates a step)
+        batch_end = min(position + batch_size, n_samples)
         if dataset and not full_batch:
-            end = min(position + batch_size, n_samples)
-            objective(params, consts, data, order[position:end], loss, grad)
+            objective(params, consts, data, order[position:batch_end], loss, grad)
         else:
             objective(params, consts, data, all_samples, loss, grad)
 
@@ -153,8 +289,9 @@ def run_segment(  # pragma: no cover - compiled
         if dataset and full_batch and step > 0:
             for r in range(runs):
                 epoch_loss[step - 1, r] = loss[r]
-        if on_grid and not exact:
+        if on_grid and not exact and counters[FULL_PASS_STEP] != step:
             objective(params, consts, data, all_samples, full_loss, full_grad)
+            counters[FULL_PASS_STEP] = step
         checkable = exact or on_grid
         point_loss = loss if exact else full_loss
         flat_point_grad = flat_grad if exact else flat_full_grad
@@ -195,6 +332,7 @@ def run_segment(  # pragma: no cover - compiled
                 for j in range(dims):
                     final_params[r, j] = params[r, j]
                 final_lr[r] = lr[r]
+                final_evaluations[r] = evaluations[r]
                 counters[ACTIVE_RUNS] -= 1
         if counters[ACTIVE_RUNS] == 0:
             return ALL_STOPPED
@@ -209,7 +347,15 @@ def run_segment(  # pragma: no cover - compiled
             value = momentum_table[min(step, momentum_table.shape[0] - 1)]
             for r in range(runs):
                 hyper[r, momentum_column] = value
-        optimizer(params, grad, state, hyper, step + 1, lr)
+        if closure:  # ``loss`` stays the step's start (the plateau scheduler steps on it)
+            if dataset and not full_batch:  # the closure evaluates the step's batch
+                closure_update(objective, hessian, consts, data, order[position:batch_end],
+                               params, grad, loss, state, hyper, step + 1, lr, evaluations)
+            else:
+                closure_update(objective, hessian, consts, data, all_samples, params, grad,
+                               loss, state, hyper, step + 1, lr, evaluations)
+        else:
+            update(params, grad, state, hyper, step + 1, lr)
         if use_plateau:
             plateau_step(lr, loss, plateau_state, plateau_settings)
         counters[STEP] = step + 1
@@ -220,6 +366,7 @@ def run_segment(  # pragma: no cover - compiled
                 counters[EPOCH_POSITION] = 0
                 epoch = counters[EPOCHS_DONE]
                 objective(params, consts, data, all_samples, full_loss, full_grad)
+                counters[FULL_PASS_STEP] = step + 1
                 for r in range(runs):
                     epoch_loss[epoch, r] = full_loss[r]
                 counters[EPOCHS_DONE] = epoch + 1

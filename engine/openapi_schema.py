@@ -23,7 +23,7 @@ from pydantic_core import CoreSchema
 from engine.bounds import Bounded
 from engine.optimizers.base import Hyperparameter
 from engine.optimizers.registry import ALIASES, OPTIMIZERS
-from engine.schedules import SCHEDULES, ScheduleParam
+from engine.schedules import ALONE_ONLY, COMBINATORS, SCHEDULES, ScheduleParam
 from engine.spec import MAX_COUNT
 
 
@@ -48,7 +48,13 @@ def _hyperparameter_field(hyper: Hyperparameter, default: Any) -> tuple[Any, Any
         item: Any = Annotated[float, Field(**_bounds(hyper))]
         return list[item], Field(default=list(default), min_length=2, max_length=2,
                                  description=hyper.description)
-    number: type = int if hyper.kind == "int" else float
+    if hyper.kind == "choice":
+        choice: Any = Literal[hyper.choices]  # type: ignore[valid-type]
+        return choice | None if hyper.nullable else choice, Field(
+            default=default, description=hyper.description)
+    number: Any = int if hyper.kind == "int" else float
+    if hyper.nullable:
+        number = number | None
     return number, Field(default=default, description=hyper.description, **_bounds(hyper))
 
 
@@ -85,6 +91,12 @@ def _schedule_field(param: ScheduleParam) -> tuple[Any, Any]:
         kind: Any = bool
     elif param.kind == "choice":
         kind = Literal[param.choices]  # type: ignore[valid-type]
+    elif param.kind == "formula":
+        kind = str
+    elif param.kind == "schedules":  # a combinator's members
+        member: Any = _tagged(member_schedule_models())
+        kind = list[member]
+        extra = {"min_length": 1}
     elif param.kind == "int_list":  # counts of steps: at most MAX_COUNT, as the check says
         item: Any = Annotated[int, Field(**{"le": MAX_COUNT, **_bounds(param)})]
         kind = list[item]
@@ -100,6 +112,7 @@ def _schedule_field(param: ScheduleParam) -> tuple[Any, Any]:
     return kind, Field(default, description=param.description, **extra)
 
 
+@cache
 def _schedule_model(name: str) -> type[BaseModel]:
     defn = SCHEDULES[name]
     fields: dict[str, Any] = {"name": (Literal[name], Field(description="The schedule."))}
@@ -121,6 +134,13 @@ def optimizer_models() -> tuple[type[BaseModel], ...]:
 @cache
 def schedule_models() -> tuple[type[BaseModel], ...]:
     return tuple(_schedule_model(name) for name in SCHEDULES)
+
+
+@cache
+def member_schedule_models() -> tuple[type[BaseModel], ...]:
+    """The schedules a combinator (sequential, chained) may list."""
+    return tuple(_schedule_model(name) for name in SCHEDULES
+                 if name not in ALONE_ONLY + COMBINATORS)
 
 
 def _tagged(models: tuple[type[BaseModel], ...]) -> Any:

@@ -16,7 +16,8 @@ import numpy as np
 from engine.analysis import nearest_stationary_point
 from engine.objectives.base import Objective
 
-STOP_REASONS = ("running", "max_steps", "max_epochs", "grad_tol", "target_loss", "diverged", "cancelled")
+STOP_REASONS = ("running", "max_steps", "max_epochs", "grad_tol", "target_loss", "diverged", "cancelled",
+                "pruned")
 TRAJECTORY_FIELDS = ("params", "loss", "grad_norm", "lr")
 
 
@@ -63,9 +64,14 @@ class RunResult:
         elapsed_s: float,
         objective: Objective,
         spec: dict[str, Any],
+        reported_state: dict[str, Any] | None = None,
+        function_evaluations: int | None = None,
     ) -> RunResult:
         """Assemble from the loop's record arrays: the grid points before the stop, then the
-        final point (always kept, SPEC.md §8)."""
+        final point (always kept, SPEC.md §8). ``reported_state``: what the optimizer reports
+        beside the final point (ASGD's ``averaged_params``; None where it is not known).
+        ``function_evaluations``: the objective evaluations the updates made (one per step,
+        more for L-BFGS; default: ``steps``)."""
         trajectory = {
             "step": _appended(record_step, steps),
             "params": _appended(record_params, final_params),
@@ -82,6 +88,9 @@ class RunResult:
                 "params": final_params.copy(),
                 "loss": final_loss,
                 "grad_norm": final_grad_norm,
+                "function_evaluations": steps if function_evaluations is None
+                else function_evaluations,
+                **(reported_state or {}),
             },
             epoch_loss=None if epoch_loss is None else epoch_loss.copy(),
             nearest_stationary_point=nearest_stationary_point(objective, final_params),

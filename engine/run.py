@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.build import DEFAULT_LIMITS, DatasetLoader, Limits, PreparedRun, resolve_spec
-from engine.kernels import native
+from engine.kernels import native, no_closure, no_hessian, no_update
 from engine.loop import (
     ACTIVE,
     ACTIVE_RUNS,
@@ -26,10 +26,21 @@ from engine.loop import (
     EPOCHS_DONE,
     MAX_EPOCHS,
     MAX_STEPS,
+    PRUNED,
     RECORD_INDEX,
     STEP,
+    OptimizerArrays,
+    Point,
+    Problem,
+    Records,
+    Schedule,
+    StepLimits,
+    Stops,
+    final_loss_and_grad,
+    initial_counters,
     run_segment,
 )
+from engine.optimizers.layout import parameter_layout
 from engine.result import RunResult
 from engine.schedules import (
     learning_rate_table,
@@ -67,7 +78,7 @@ def group_key(run: PreparedRun) -> tuple:
     schedule shape, batching and limits. They may differ in start point, learning rate,
     hyperparameters, gradient-noise seed."""
     spec = run.spec
-    schedule = {k: v for k, v in run.schedule.items() if k not in ("max_lr",)}
+    schedule = shared_schedule(run)
     shuffle_seed = spec["seed"] if run.is_dataset_model and spec["shuffle"] else None
     return (
         id(run.objective),
@@ -77,6 +88,17 @@ def group_key(run: PreparedRun) -> tuple:
         spec["max_steps"], spec["max_epochs"], spec["record_every"],
         spec["grad_tol"], spec["target_loss"], spec["gradient_noise"] > 0,
     )
+
+
+def shared_schedule(run: PreparedRun) -> dict[str, Any]:
+    """The run's schedule as its group's tables take it: a ``max_lr`` that is the run's own
+    learning rate (onecycle's default, filled in by ``resolve_spec``) becomes ``None``, which
+    the tables read as "each run's learning rate", so runs differing only in learning rate
+    share a loop and each keeps its own peak."""
+    schedule = dict(run.schedule)
+    if schedule["name"] == "onecycle" and schedule["max_lr"] == run.learning_rate:
+        schedule["max_lr"] = None
+    return schedule
 
 
 def run_spec(
@@ -98,13 +120,29 @@ def run_group(runs: Sequence[PreparedRun], callback: Callback | None = None) -> 
     key = group_key(first)
     if any(group_key(run) != key for run in runs[1:]):
         raise GroupError("runs differ in objective, optimizer family, schedule or batching")
-    return _GroupLoop(runs).run(callback)
+    return GroupLoop(runs).run(callback)
 
 
-class _GroupLoop:
-    """The arrays of one group run, allocated once."""
+# The loop's arrays with a run axis, and which axis it is: what ``GroupLoop.release`` shrinks.
+RUN_AXIS_ARRAYS = {
+    "labels": 0, "noise_scales": 0, "params": 0, "hyper": 0, "state": 1, "lr_table": 0, "lr": 0,
+    "plateau_state": 0, "grad": 0, "loss": 0, "full_grad": 0, "full_loss": 0,
+    "stop_step": 0, "stop_code": 0, "final_params": 0, "final_lr": 0, "epoch_loss": 1,
+    "evaluations": 0, "final_evaluations": 0,
+}
+# The record arrays (points, R, …): when they shrink only the rows written so far are copied,
+# into uninitialised arrays (rows past RECORD_INDEX are written before anything reads them):
+# copying or zeroing the unwritten rows took a third of a halving sweep over 81 rates.
+RECORD_ARRAYS = ("record_params", "record_loss", "record_grad_norm", "record_lr")
 
-    def __init__(self, runs: Sequence[PreparedRun]) -> None:
+
+class GroupLoop:
+    """The arrays of one group run, allocated once. ``run`` takes every run to its end;
+    a sweep's successive halving instead ``advance``s to a step, ranks ``current_losses``,
+    ``release``s the runs it stops, and ``finish``es the rest. ``labels`` (the caller's
+    numbers for the runs, ``0…R-1`` by default) follow the rows as runs leave."""
+
+    def __init__(self, runs: Sequence[PreparedRun], labels: Sequence[int] | None = None) -> None:
         first = runs[0]
         spec = first.spec
         objective = first.objective
@@ -130,11 +168,27 @@ class _GroupLoop:
         self.noise_scales = np.array([run.spec["gradient_noise"] for run in runs], dtype=float)
         self.noise_rngs = [np.random.default_rng(run.spec["seed"]) for run in runs]
 
+        optimizer = first.optimizer
+        hessian = None
+        if optimizer.needs_hessian:  # compiled on first use (a formula's), so only when needed
+            from engine.objectives.hessians import hessian_kernel
+
+            hessian = hessian_kernel(objective)
+        self.kernels = (  # objective, Hessian, update, closure update (engine.loop)
+            native(objective.kernel),
+            native(hessian or no_hessian),
+            native(no_update if optimizer.closure else optimizer.kernel),
+            native(optimizer.kernel if optimizer.closure else no_closure),
+        )
+        self.closure = int(optimizer.closure)
+        self.evaluations = np.zeros(R, dtype=np.int64)  # a closure optimizer's extra ones
+        self.final_evaluations = np.zeros(R, dtype=np.int64)
         self.params = np.ascontiguousarray(np.stack([run.init for run in runs]), dtype=float)
         self.hyper = np.ascontiguousarray(np.stack([run.hyper for run in runs]), dtype=float)
-        self.state = first.optimizer.init_state(self.hyper, R, d)
         base_lr = np.array([run.learning_rate for run in runs], dtype=float)
-        schedule = first.schedule
+        self.state = first.optimizer.init_state(self.hyper, R, d, parameter_layout(objective),
+                                                base_lr)
+        schedule = shared_schedule(first)
         self.plateau = schedule["name"] == "plateau"
         if self.plateau:
             self.lr_table = np.zeros((R, 1))
@@ -176,12 +230,15 @@ class _GroupLoop:
         self.final_lr = np.zeros(R)
         epochs = (max_steps // self.steps_per_epoch + 2) if n else 0
         self.epoch_loss = np.full((epochs, R), np.nan)
-        self.counters = np.zeros(5, dtype=np.int64)
-        self.counters[ACTIVE_RUNS] = R
+        self.counters = initial_counters(R)
         grad_tol = spec["grad_tol"]  # shared by the group (group_key)
         self.grad_tol = -1.0 if grad_tol is None else float(grad_tol)
         target = spec["target_loss"]
         self.target_loss = np.nan if target is None else float(target)
+        self.labels = np.arange(R) if labels is None else np.asarray(labels, dtype=np.int64)
+        self.chunk = 256  # steps per segment when there is a callback; adapts to SEGMENT_SECONDS
+        self._groups: tuple | None = None  # the loop's argument groups that rarely change
+        self.started = time.perf_counter()
 
     def _noise(self, steps: int) -> np.ndarray:
         if not self.noise_scales.any():
@@ -193,54 +250,96 @@ class _GroupLoop:
         return noise
 
     def _segment(self, end: int) -> int:
-        noise = self._noise(end - int(self.counters[STEP]))
-        return int(
-            run_segment(
-                native(self.objective.kernel), self.objective.consts, self.objective.data,
-                self.all_samples, self.order, self.batch_size, self.full_batch,
-                native(self.runs[0].optimizer.kernel), self.hyper, self.state,
-                self.params, self.grad, self.loss, self.full_grad, self.full_loss,
-                self.lr_table, self.lr, self.momentum_table, self.momentum_column,
-                self.plateau_settings, self.plateau_state,
-                noise, 1.0 if noise.shape[0] else 0.0,
-                self.counters, end, self.max_steps, self.record_every,
-                self.grad_tol, self.target_loss,
-                self.record_step, self.record_params, self.record_loss,
-                self.record_grad_norm, self.record_lr,
-                self.stop_step, self.stop_code, self.final_params, self.final_lr,
-                self.epoch_loss,
+        if self._groups is None:  # built once, and again when runs leave (``release``)
+            self._groups = (
+                tuple(OptimizerArrays(self.hyper, self.state, self.evaluations, self.closure)),
+                tuple(Schedule(self.lr_table, self.lr, self.momentum_table, self.momentum_column,
+                               self.plateau_settings, self.plateau_state)),
+                tuple(Records(self.record_step, self.record_params, self.record_loss,
+                              self.record_grad_norm, self.record_lr, self.epoch_loss)),
+                tuple(Stops(self.stop_step, self.stop_code, self.final_params, self.final_lr,
+                            self.final_evaluations)),
+                np.zeros((0, self.R, self.d)),  # no gradient noise
             )
-        )
+        optimizer, schedule, records, stops, quiet = self._groups
+        noise = self._noise(end - int(self.counters[STEP])) if self.noise_scales.any() else quiet
+        problem = Problem(self.objective.consts, self.objective.data, self.all_samples,
+                          self.order, self.batch_size, int(self.full_batch))  # order: per epoch
+        point = Point(self.params, self.grad, self.loss, self.full_grad, self.full_loss, noise,
+                      1.0 if noise.shape[0] else 0.0)
+        limits = StepLimits(end, self.max_steps, self.record_every, self.grad_tol,
+                            self.target_loss)
+        return int(run_segment(*self.kernels, tuple(problem), optimizer, schedule, tuple(point),
+                               tuple(limits), records, stops, self.counters))
 
     def run(self, callback: Callback | None) -> list[RunResult]:
-        started = time.perf_counter()
-        chunk = 256
-        cancelled = False
+        """Every run to its end (``max_steps``, ``max_epochs`` or its own stop)."""
+        cancelled = not self.advance(self.max_steps, callback)
+        return self.finish(cancelled)
+
+    def advance(self, until: int, callback: Callback | None) -> bool:
+        """Step the active runs up to step ``until`` (at most ``max_steps``); False when the
+        callback cancelled. Stopping at ``until`` and going on later gives the same runs as
+        never stopping: segments are only ever cut between steps."""
+        until = min(until, self.max_steps)
         noise_cap = max(1, NOISE_BUFFER_FLOATS // max(1, self.R * self.d))
-        while self.counters[STEP] < self.max_steps and self.counters[ACTIVE_RUNS] > 0:
+        while self.counters[STEP] < until and self.counters[ACTIVE_RUNS] > 0:
             step = int(self.counters[STEP])
             if callback is None and not self.noise_scales.any():
-                end = self.max_steps
+                end = until
             else:
-                end = min(self.max_steps, step + min(chunk, noise_cap))
+                end = min(until, step + min(self.chunk, noise_cap))
             tick = time.perf_counter()
             status = self._segment(end)
             spent = time.perf_counter() - tick
             done = int(self.counters[STEP]) - step
             if done > 0 and spent < SEGMENT_SECONDS / 2:
-                chunk = min(chunk * 2, 1 << 24)
+                self.chunk = min(self.chunk * 2, 1 << 24)
             elif spent > SEGMENT_SECONDS * 2:
-                chunk = max(16, chunk // 2)
+                self.chunk = max(16, self.chunk // 2)
             if status == EPOCH_ENDED and self.shuffle:
                 self.order = self.rng.permutation(self.n_samples).astype(np.int64)
             if status == ALL_STOPPED or self.counters[STEP] >= self.max_steps:
                 break  # done: nothing left to report or cancel (a job's outcome says the rest)
-            if callback is not None and not callback(self._progress(started)):
-                cancelled = True
-                break
-        return self._finish(started, cancelled)
+            if callback is not None and not callback(self._progress()):
+                return False
+        return True
 
-    def _progress(self, started: float) -> Progress:
+    @property
+    def step(self) -> int:
+        """Updates made so far by the runs still active."""
+        return int(self.counters[STEP])
+
+    def current_losses(self) -> np.ndarray:
+        """Each run's full loss where it is now: at its current point while active, at its
+        final point once stopped (what a result made now would report)."""
+        where = np.where((self.stop_code == ACTIVE)[:, None], self.params, self.final_params)
+        return self.objective.evaluate(where)[0] if self.R else np.zeros(0)
+
+    def release(self, rows: np.ndarray) -> list[RunResult]:
+        """The results of ``rows`` (those still active are stopped here, ``pruned``), which
+        then leave the loop: the remaining runs go on in smaller arrays, so that pruned and
+        finished runs cost nothing more. ``labels`` follows the rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return []
+        results = self._close(rows, PRUNED)
+        keep = np.setdiff1d(np.arange(self.R), rows)
+        for name, axis in RUN_AXIS_ARRAYS.items():
+            setattr(self, name, np.ascontiguousarray(np.take(getattr(self, name), keep, axis=axis)))
+        written = int(self.counters[RECORD_INDEX])
+        for name in RECORD_ARRAYS:
+            records = getattr(self, name)
+            smaller = np.empty((records.shape[0], len(keep), *records.shape[2:]))
+            smaller[:written] = records[:written, keep]
+            setattr(self, name, smaller)
+        self.runs = [self.runs[k] for k in keep]
+        self.noise_rngs = [self.noise_rngs[k] for k in keep]
+        self.R = len(keep)
+        self._groups = None
+        return results
+
+    def _progress(self) -> Progress:
         step = int(self.counters[STEP])
         rows = int(self.counters[RECORD_INDEX])
         loss = float(self.record_loss[rows - 1, 0]) if rows else None
@@ -250,29 +349,50 @@ class _GroupLoop:
             fraction=step / self.max_steps,
             loss=loss if loss is None or np.isfinite(loss) else None,
             runs_active=int(self.counters[ACTIVE_RUNS]),
-            elapsed_s=time.perf_counter() - started,
+            elapsed_s=time.perf_counter() - self.started,
         )
 
-    def _finish(self, started: float, cancelled: bool) -> list[RunResult]:
-        step = int(self.counters[STEP])
-        active = self.stop_code == ACTIVE
+    def finish(self, cancelled: bool) -> list[RunResult]:
+        """Every remaining run's result; the active ones end here (cancelled, or at their
+        step or epoch limit)."""
         end_code = CANCELLED if cancelled else (MAX_EPOCHS if self.epoch_limited else MAX_STEPS)
-        self.stop_code[active] = end_code
-        self.stop_step[active] = step
-        self.final_params[active] = self.params[active]
+        return self._close(np.arange(self.R), end_code) if self.R else []
+
+    def _close(self, rows: np.ndarray, end_code: int) -> list[RunResult]:
+        """Stop the active runs among ``rows`` with ``end_code`` at the current step, then
+        assemble the results of all ``rows``."""
+        step = int(self.counters[STEP])
+        ending = rows[self.stop_code[rows] == ACTIVE]
+        self.stop_code[ending] = end_code
+        self.stop_step[ending] = step
+        self.final_params[ending] = self.params[ending]
+        self.final_evaluations[ending] = self.evaluations[ending]
+        self.counters[ACTIVE_RUNS] -= len(ending)
         column = min(step, self.lr_table.shape[1] - 1)
-        self.final_lr[active] = self.lr[active] if self.plateau else self.lr_table[active, column]
-        final_loss, final_grad = self.objective.evaluate(self.final_params)
+        self.final_lr[ending] = self.lr[ending] if self.plateau else self.lr_table[ending, column]
+        final_loss, final_grad = final_loss_and_grad(
+            self.objective, self.final_params, rows, self.stop_step, self.counters,
+            self.full_loss, self.full_grad,
+        )
         final_grad_norm = np.linalg.norm(final_grad, axis=1)
         epochs_done = int(self.counters[EPOCHS_DONE])
         if self.n_samples and self.full_batch and epochs_done > 0:
-            self.epoch_loss[epochs_done - 1, active] = final_loss[active]
-        elapsed = time.perf_counter() - started
-        rows = int(self.counters[RECORD_INDEX])
+            is_ending = np.isin(rows, ending)
+            self.epoch_loss[epochs_done - 1, ending] = final_loss[is_ending]
+        elapsed = time.perf_counter() - self.started
+        records = int(self.counters[RECORD_INDEX])
         results = []
-        for r, run in enumerate(self.runs):
+        for position, r in enumerate(rows):
+            # the optimizer's reported state (ASGD's average) is the run's own only if it
+            # stopped at the loop's last step: the loop goes on updating a stopped run's row
+            optimizer = self.runs[r].optimizer
+            own = self.stop_step[r] == step
+            reported_state = {name: self.state[slot, r].copy() if own else None
+                              for name, slot in optimizer.reported_state}
+            reported_state |= {name: report(self.state[:, r], int(self.stop_step[r])) if own
+                               else None for name, report in optimizer.reports}
             stop = int(self.stop_step[r])
-            kept = int(np.searchsorted(self.record_step[:rows], stop, side="left"))
+            kept = int(np.searchsorted(self.record_step[:records], stop, side="left"))
             run_epochs = None
             epoch_loss = None
             if self.n_samples:
@@ -289,13 +409,15 @@ class _GroupLoop:
                     record_grad_norm=self.record_grad_norm[:kept, r],
                     record_lr=self.record_lr[:kept, r],
                     final_params=self.final_params[r],
-                    final_loss=float(final_loss[r]),
-                    final_grad_norm=float(final_grad_norm[r]),
+                    final_loss=float(final_loss[position]),
+                    final_grad_norm=float(final_grad_norm[position]),
                     final_lr=float(self.final_lr[r]),
                     epoch_loss=epoch_loss,
                     elapsed_s=elapsed,
                     objective=self.objective,
-                    spec=run.spec,
+                    spec=self.runs[r].spec,
+                    reported_state=reported_state,
+                    function_evaluations=stop + int(self.final_evaluations[r]),
                 )
             )
         return results

@@ -212,6 +212,11 @@ class JobSpec(StrictModel):
                  "data": {"generator": "linear", "n_samples": 200, "seed": 0},
                  "optimizer": "sgd", "learning_rate": 0.1, "batching": "minibatch",
                  "batch_size": 16, "max_epochs": 5},
+                {"function": "rosenbrock", "optimizer": "adamw", "learning_rate": 0.01,
+                 "max_steps": 1000,
+                 "schedule": {"name": "sequential", "milestones": [100], "schedules": [
+                     {"name": "linear", "start_factor": 0.01, "total_iters": 100},
+                     {"name": "cosine", "t_max": 900}]}},
             ]
         },
     )

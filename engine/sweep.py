@@ -11,7 +11,9 @@ Every run is validated (``resolve_spec``) before anything runs. Runs that name t
 function, parameters and data share one ``Objective`` object, so runs that also agree on the
 optimizer family, schedule shape, batching and limits (``engine.run.group_key``) go through one
 ``run_group`` call, vectorised over the run axis. A run inside a sweep gives the same result as
-the same spec run alone: each row of the run axis is updated independently.
+the same spec run alone: each row of the run axis is updated independently. With ``search``
+(successive halving, ``engine.halving``) the groups advance together from rung to rung and the
+runs that rank low are pruned between segments.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from engine.budgets import check_sweep_budget
-from engine.build import DatasetLoader, Limits, PreparedRun, resolve_spec
+from engine.build import DatasetLoader, Limits, PreparedRun, parse_spec, resolve_spec
 from engine.errors import SpecError, SpecErrors
+from engine.halving import HalvingSearch, parse_search, run_halving, search_errors, search_summary
 from engine.result import RunResult, shrink_trajectory
 from engine.run import Progress, group_key, run_group
 from engine.spec import JobSpec
@@ -36,7 +39,7 @@ MAX_SWEEP_RUNS = 10_000
 """Default cap on the runs of one sweep (the service makes it configurable)."""
 MAX_REPORTED_ERRORS = 50
 """A sweep whose base is wrong fails the same way in every run: report each problem once."""
-SWEEP_FIELDS = ("base", "grid", "overrides", "best_by")
+SWEEP_FIELDS = ("base", "grid", "overrides", "best_by", "search")
 HYPER_PREFIX = "optimizer."
 DEFAULT_LIMITS = Limits()
 
@@ -59,6 +62,8 @@ class PreparedSweep:
     overrides: list[dict[str, Any]]
     runs: list[PreparedRun]
     groups: list[list[int]]  # positions in ``runs``, one list per shared loop
+    search: HalvingSearch | None = None
+    brackets: list[list[int]] = field(default_factory=list)  # positions, one per best_by group
 
     @property
     def runs_total(self) -> int:
@@ -132,6 +137,7 @@ def check_sweep_body(body: Any) -> tuple[dict[str, Any], dict[str, list[Any]], l
             isinstance(key, str) and key in grid for key in best_by)):
         errors.append(SpecError("best_by", "must be a list of grid keys, e.g. [\"optimizer\"] "
                                 f"(the grid has {', '.join(map(str, grid)) or 'none'})"))
+    errors.extend(parse_search(body.get("search"))[1])
     if errors:
         raise SpecErrors(errors)
     assert isinstance(base, dict)  # else an error above named it
@@ -200,6 +206,17 @@ def _blame(run: SweepRunSpec, error: SpecError) -> str:
     return f"base.{error.field}" if error.field else "base"
 
 
+def _max_steps_field(body: dict[str, Any], runs: Sequence[SweepRunSpec]) -> str:
+    """Where the runs' differing ``max_steps`` come from: the grid, else the first extra run
+    that sets one unlike the first run's."""
+    if "max_steps" in (body.get("grid") or {}):
+        return "grid.max_steps"
+    setters = [run for run in runs if "max_steps" in run.overrides]
+    first = runs[0].spec.get("max_steps") if runs else None
+    differing = [run for run in setters if run.overrides["max_steps"] != first] or setters
+    return f"runs[{differing[0].index}].max_steps" if differing else "base.max_steps"
+
+
 def _objective_key(spec: dict[str, Any]) -> str:
     """Runs with equal keys can share one Objective: same function, parameters and data.
     Inline data is keyed by identity (runs copied from one base share the very same lists), so
@@ -263,6 +280,10 @@ def prepare_sweep(
         shared = objectives.setdefault(_objective_key(run.spec), resolved.objective)
         resolved.objective = shared
         prepared.append(resolved)
+    search = parse_search(body.get("search"))[0]
+    if search is not None and not errors:
+        errors.extend(search_errors(search, [int(run.spec["max_steps"]) for run in prepared],
+                                    _max_steps_field(body, chosen)))
     if errors:
         raise SpecErrors(errors)
     if indices is None:  # the whole sweep, as submitted: its runs together (docs/spec.md §9.4)
@@ -274,7 +295,19 @@ def prepare_sweep(
         overrides=[run.overrides for run in chosen],
         runs=prepared,
         groups=group_runs(prepared),
+        search=search,
+        brackets=best_by_groups([run.overrides for run in chosen], body.get("best_by") or []),
     )
+
+
+def best_by_groups(overrides: Sequence[dict[str, Any]], best_by: Sequence[str]) -> list[list[int]]:
+    """Positions of the runs sharing their ``best_by`` values, groups in order of first
+    appearance (all runs in one group without ``best_by``)."""
+    groups: dict[str, list[int]] = {}
+    for position, changes in enumerate(overrides):
+        label = json.dumps({name: changes.get(name) for name in best_by}, sort_keys=True)
+        groups.setdefault(label, []).append(position)
+    return list(groups.values())
 
 
 def group_runs(runs: Sequence[PreparedRun]) -> list[list[int]]:
@@ -302,13 +335,25 @@ def split_groups(groups: Sequence[Sequence[int]], *, pieces: int, min_runs: int 
     return chunks
 
 
+def sweep_chunks(prepared: PreparedSweep, *, pieces: int) -> list[list[int]]:
+    """The sweep's pieces of work (positions in ``prepared.runs``), one task each: the groups
+    split by ``split_groups``; with ``search``, each ``best_by`` group whole, since its runs
+    are ranked against each other at every rung."""
+    if prepared.search is not None:
+        return [list(bracket) for bracket in prepared.brackets]
+    return split_groups(prepared.groups, pieces=pieces)
+
+
 # --- running ---------------------------------------------------------------------------------
 
 def run_sweep(prepared: PreparedSweep,
               callback: SweepCallback | None = None) -> list[RunResult | None]:
     """Run every group; results in the order of ``prepared.runs``. A callback returning False
     cancels: the running group keeps its partial trajectories (``cancelled``), later groups
-    do not run (they have no result: None)."""
+    do not run (they have no result: None). With ``search`` the groups run together, pruned
+    at each rung (``engine.halving``)."""
+    if prepared.search is not None:
+        return _run_halving(prepared, callback)
     results: list[RunResult | None] = [None] * prepared.runs_total
     done = 0
     cancelled = False
@@ -336,6 +381,18 @@ def run_sweep(prepared: PreparedSweep,
     return results
 
 
+def _run_halving(prepared: PreparedSweep,
+                 callback: SweepCallback | None) -> list[RunResult | None]:
+    assert prepared.search is not None
+
+    def relay(runs_done: int, fraction: float) -> bool:
+        assert callback is not None  # relay is handed on only when there is a callback
+        return callback(SweepProgress(runs_done, prepared.runs_total, fraction, None))
+
+    return list(run_halving(prepared.runs, prepared.groups, prepared.brackets, prepared.indices,
+                            prepared.search, relay if callback is not None else None))
+
+
 def steps_to_target(summary: dict[str, Any]) -> int | None:
     """Steps a run took to reach its ``target_loss`` (None when not set or not reached)."""
     return int(summary["steps"]) if summary.get("stop_reason") == "target_loss" else None
@@ -355,16 +412,19 @@ def run_entry(index: int, overrides: dict[str, Any], summary: dict[str, Any] | N
 
 
 def comparison_table(entries: Sequence[dict[str, Any]]) -> list[int]:
-    """Run indices, best (lowest) final loss first; diverged or non-finite runs after every
-    finite one, runs without a result last; ties by index."""
+    """Run indices, best (lowest) final loss first; then runs a halving search pruned (their
+    losses are from fewer steps: the furthest first, then by loss); diverged or non-finite
+    runs after every finite one, runs without a result last; ties by index."""
     def rank(entry: dict[str, Any]) -> tuple:
         final = entry.get("final")
         if final is None:
-            return (2, 0.0, entry["index"])
+            return (3, 0, 0.0, entry["index"])
         loss = final.get("loss")
         if entry["stop_reason"] == "diverged" or loss is None or not math.isfinite(float(loss)):
-            return (1, 0.0, entry["index"])
-        return (0, float(loss), entry["index"])
+            return (2, 0, 0.0, entry["index"])
+        if entry["stop_reason"] == "pruned":
+            return (1, -int(entry["steps"]), float(loss), entry["index"])
+        return (0, 0, float(loss), entry["index"])
 
     return [entry["index"] for entry in sorted(entries, key=rank)]
 
@@ -373,8 +433,8 @@ def best_per_group(entries: Sequence[dict[str, Any]], best_by: Sequence[str],
                    base: dict[str, Any]) -> list[dict[str, Any]]:
     """docs/spec.md §9.1.1: the best run of each group of runs sharing the ``best_by`` values,
     in the order the groups first appear: ``{"key", "run", "learning_rate", "final_loss"}``.
-    Diverged runs (and runs without a result) are never best: a group of only those has
-    ``run`` None."""
+    Diverged runs, pruned runs (a halving search stopped them short) and runs without a result
+    are never best: a group of only those has ``run`` None."""
     groups: dict[str, list[dict[str, Any]]] = {}
     keys: dict[str, dict[str, Any]] = {}
     for entry in entries:
@@ -386,7 +446,7 @@ def best_per_group(entries: Sequence[dict[str, Any]], best_by: Sequence[str],
     for label, members in groups.items():
         by_index = {entry["index"]: entry for entry in members}
         first = by_index[comparison_table(members)[0]]
-        usable = first["final"] is not None and first["stop_reason"] != "diverged" \
+        usable = first["final"] is not None and first["stop_reason"] not in ("diverged", "pruned") \
             and math.isfinite(float(first["final"]["loss"]))
         best.append({
             "key": keys[label], "run": first["index"] if usable else None,
@@ -400,10 +460,18 @@ def best_per_group(entries: Sequence[dict[str, Any]], best_by: Sequence[str],
 def sweep_result(body: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
     """``{"runs", "table", "summary"}`` and, with ``best_by``, ``"best"`` (docs/spec.md §9.1)."""
     table = comparison_table(entries)
-    result = {"runs": entries, "table": table, "summary": sweep_summary(entries, table)}
+    result: dict[str, Any] = {"runs": entries, "table": table,
+                              "summary": sweep_summary(entries, table)}
+    if body.get("search"):
+        result["summary"]["search"] = search_summary(body["search"], entries, _max_steps(body))
     if body.get("best_by"):
         result["best"] = best_per_group(entries, body["best_by"], body.get("base") or {})
     return result
+
+
+def _max_steps(body: dict[str, Any]) -> int:
+    """The one ``max_steps`` of a halving sweep's runs (validated to be one), from its first run."""
+    return parse_spec(expand_sweep(body, max_runs=count_runs(body))[0].spec).max_steps
 
 
 def sweep_summary(entries: Sequence[dict[str, Any]], table: Sequence[int]) -> dict[str, Any]:
@@ -449,8 +517,25 @@ def run_sweep_locally(
 
 
 __all__ = [
-    "MAX_SWEEP_RUNS", "PreparedSweep", "SweepProgress", "SweepRunSpec", "apply_overrides",
-    "best_per_group", "check_sweep_body", "comparison_table", "count_runs", "expand_sweep", "group_runs",
-    "prepare_sweep", "run_entry", "run_sweep", "run_sweep_locally", "split_groups",
-    "steps_to_target", "sweep_result", "sweep_summary",
+    "MAX_SWEEP_RUNS",
+    "PreparedSweep",
+    "SweepProgress",
+    "SweepRunSpec",
+    "apply_overrides",
+    "best_by_groups",
+    "best_per_group",
+    "check_sweep_body",
+    "comparison_table",
+    "count_runs",
+    "expand_sweep",
+    "group_runs",
+    "prepare_sweep",
+    "run_entry",
+    "run_sweep",
+    "run_sweep_locally",
+    "split_groups",
+    "steps_to_target",
+    "sweep_chunks",
+    "sweep_result",
+    "sweep_summary",
 ]

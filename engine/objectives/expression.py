@@ -38,7 +38,7 @@ import sympy
 from numba import njit
 
 from engine.errors import ExpressionError
-from engine.kernels import OBJECTIVE_SIGNATURE
+from engine.kernels import HESSIAN_SIGNATURE, OBJECTIVE_SIGNATURE
 from engine.objectives.base import Objective
 
 MAX_LENGTH = 500
@@ -599,6 +599,28 @@ def _kernel_source(replacements: list, reduced: list[sympy.Expr],
     return "\n".join(lines) + "\n"
 
 
+def _hessian_kernel_source(entries: list[sympy.Expr], symbols: list[sympy.Symbol]) -> str:
+    """Source of the numba Hessian kernel (``engine.kernels.HESSIAN_SIGNATURE``)
+    from the row-major second derivatives: the upper triangle, CSE'd, mirrored."""
+    d = len(symbols)
+    upper = [(i, j) for i in range(d) for j in range(i, d)]
+    replacements, reduced = _cse([entries[i * d + j] for i, j in upper])
+    names = {symbol: f"v{i}" for i, symbol in enumerate(symbols)}
+    emitter = _Emitter(names, numpy_mode=False)
+    indent = " " * 8
+    lines = [
+        "def expression_hessian_kernel(x, consts, data, batch, hess_out):",
+        "    for r in range(x.shape[0]):",
+    ]
+    lines += [f"{indent}v{i} = x[r, {i}]" for i in range(d)]
+    lines += _assignments(replacements, emitter, names, indent)
+    for (i, j), entry in zip(upper, reduced):
+        lines.append(f"{indent}hess_out[r, {i}, {j}] = {emitter(entry)}")
+        if i != j:
+            lines.append(f"{indent}hess_out[r, {j}, {i}] = hess_out[r, {i}, {j}]")
+    return "\n".join(lines) + "\n"
+
+
 def _numpy_source(name: str, entries: list[sympy.Expr], targets: list[str],
                   symbols: list[sympy.Symbol], out_shape: str) -> str:
     names = {symbol: f"v{i}" for i, symbol in enumerate(symbols)}
@@ -682,6 +704,7 @@ class CompiledExpression:
     _kernel: Callable | None = None
     _hessian_entries: list[sympy.Expr] | None = None
     _hessian: Callable | None = None
+    _hessian_kernel: Callable | None = None
     _value_and_gradient: Callable | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -715,6 +738,21 @@ class CompiledExpression:
             except _SizeLimit:
                 return None
         return self._hessian_entries
+
+    def hessian_kernel(self) -> Callable | None:
+        """The numba kernel of the exact (symbolic) Hessian
+        (``engine.kernels.HESSIAN_SIGNATURE``), compiled on first use; None when
+        the second derivatives are too large to derive (then there is no exact Hessian)."""
+        entries = self.hessian_entries()
+        if entries is None:
+            return None
+        with self._lock:
+            if self._hessian_kernel is None:
+                source = _hessian_kernel_source(entries, self.symbols)
+                python_function = _exec_function(source, "expression_hessian_kernel")
+                self._hessian_kernel = njit(HESSIAN_SIGNATURE, error_model="numpy")(
+                    python_function)
+            return self._hessian_kernel
 
     def hessian(self) -> Callable[[np.ndarray], np.ndarray]:
         """NumPy ``(R, d) -> (R, d, d)``; non-finite entries where the formula is undefined.

@@ -426,3 +426,43 @@ def rprop_update(params, grads, state, hyper, step, lr):
             elif g < 0.0:
                 params[r, i] = params[r, i] + size
             state[0, r, i] = g
+
+
+@compiled(OPTIMIZER_SIGNATURE)
+def asgd_update(params, grads, state, hyper, step, lr):
+    """ASGD (torch.optim.ASGD). hyper: lambd, alpha, t0, weight_decay.
+
+    g = grad + wd * p;  p = p * (1 − lambd * eta);  p = p − eta * g;
+    ax = ax + (p − ax) * mu (ax = p while mu = 1);  then eta = lr / (1 + lambd * lr * t)^alpha
+    and mu = 1 / max(1, t − t0) for the next update.  state: ax, eta, mu (per-run scalars at
+    column 0; torch starts eta at the group's lr and mu at 1 on the first step, so a schedule
+    reaches eta one update late, as in torch)."""
+    t = float(step)
+    n_runs, dims = params.shape
+    for r in range(n_runs):
+        lambd = hyper[r, 0]
+        alpha = hyper[r, 1]
+        t0 = hyper[r, 2]
+        weight_decay = hyper[r, 3]
+        lr_r = lr[r]
+        if step == 1:
+            state[1, r, 0] = lr_r
+            state[2, r, 0] = 1.0
+        eta = state[1, r, 0]
+        mu = state[2, r, 0]
+        decay = 1.0 - lambd * eta
+        neg_eta = -eta
+        for i in range(dims):
+            g = grads[r, i]
+            p = params[r, i]
+            if weight_decay != 0.0:
+                g = g + weight_decay * p
+            p = p * decay
+            p = p + neg_eta * g
+            params[r, i] = p
+            if mu != 1.0:
+                state[0, r, i] = state[0, r, i] + (p - state[0, r, i]) * mu
+            else:
+                state[0, r, i] = p
+        state[1, r, 0] = lr_r / ((1.0 + lambd * lr_r * t) ** alpha)
+        state[2, r, 0] = 1.0 / max(1.0, t - t0)

@@ -15,15 +15,20 @@ from typing import Any
 import numpy as np
 import pytest
 
+from engine.build import resolve_spec
 from engine.errors import SpecError
+from engine.kernels import native, no_hessian
+from engine.objectives.base import EMPTY_BATCH, Objective
 from engine.optimizers import (
     ALIASES,
     OPTIMIZERS,
+    OptimizerDef,
     describe_optimizers,
     hyper_columns,
     hyper_row,
     resolve_optimizer,
 )
+from engine.optimizers.layout import parameter_layout
 from engine.schedules import (
     learning_rate_table,
     momentum_table,
@@ -91,6 +96,12 @@ def regression_loss_and_gradient(spec: dict[str, Any], x: np.ndarray, rows: slic
 # --------------------------------------------------------------------------- the loop
 
 
+def model_objective(spec: dict[str, Any]) -> Objective:
+    """A per-tensor golden's dataset model (softmax_regression, mlp), built by the engine: its
+    gradients are the engine's own (checked against torch's losses below)."""
+    return resolve_spec(spec).objective
+
+
 def run_kernel(case: dict[str, Any]) -> dict[str, np.ndarray]:
     """The torch loop of make_goldens.py with our kernel, tables and plateau_step."""
     spec = case["spec"]
@@ -98,7 +109,11 @@ def run_kernel(case: dict[str, Any]) -> dict[str, np.ndarray]:
     steps = spec["max_steps"]
     params = np.array([spec["init"]], dtype=np.float64)
     hyper = hyper_row(defn, values)[None, :].copy()
-    state = defn.init_state(hyper, 1, params.shape[1])
+    model = case["objective"]["kind"] in MODEL_KINDS
+    objective = model_objective(spec) if model or defn.closure else None
+    layout = parameter_layout(objective) if objective is not None else None
+    state = defn.init_state(hyper, 1, params.shape[1], layout,
+                            np.array([spec["learning_rate"]]))
     schedule = resolve_schedule(spec.get("schedule"))
     base_lr = np.array([spec["learning_rate"]])
     table = learning_rate_table(schedule, base_lr, steps)
@@ -108,15 +123,19 @@ def run_kernel(case: dict[str, Any]) -> dict[str, np.ndarray]:
         settings = plateau_settings(schedule)
         plateau_state = plateau_initial_state(settings, 1)
     lr = table[:, 0].copy()
-    is_dataset = "data" in spec
+    is_dataset = "data" in spec and objective is None
     if is_dataset:
         n_samples = len(spec["data"]["y"])
         batch_size = {"full": n_samples, "stochastic": 1}.get(spec.get("batching", "full"),
                                                               spec.get("batch_size", 32))
         batches_per_epoch = math.ceil(n_samples / batch_size)
     trajectory, lrs, used_momenta = [params[0].copy()], [], []
+    evaluations = np.zeros(1, dtype=np.int64)
     for k in range(steps):
-        if is_dataset:
+        if objective is not None:
+            losses, grads = objective.evaluate(params)
+            loss, grad = float(losses[0]), grads[0]
+        elif is_dataset:
             first = (k % batches_per_epoch) * batch_size
             loss, grad = regression_loss_and_gradient(
                 spec, params[0], slice(first, min(first + batch_size, n_samples)))
@@ -128,12 +147,19 @@ def run_kernel(case: dict[str, Any]) -> dict[str, np.ndarray]:
             hyper[:, defn.momentum_column] = momenta[k]
             used_momenta.append(momenta[k])
         lrs.append(lr[0])
-        defn.kernel(params, np.ascontiguousarray(grad[None, :]), state, hyper, k + 1, lr)
+        if defn.closure:  # the loop's evaluation at params, then the kernel's own
+            assert objective is not None
+            defn.kernel(native(objective.kernel), native(no_hessian), objective.consts,
+                        objective.data, EMPTY_BATCH, params, np.ascontiguousarray(grad[None, :]),
+                        np.array([loss]), state, hyper, k + 1, lr, evaluations)
+        else:
+            defn.kernel(params, np.ascontiguousarray(grad[None, :]), state, hyper, k + 1, lr)
         trajectory.append(params[0].copy())
         if plateau:
             plateau_step(lr, np.array([loss]), plateau_state, settings)
+    reported = {name: state[slot, 0].copy() for name, slot in defn.reported_state}
     return {"params": np.array(trajectory), "lr": np.array(lrs),
-            "momentum": np.array(used_momenta)}
+            "momentum": np.array(used_momenta), **reported}
 
 
 def assert_trajectory_close(ours: np.ndarray, torch_values: np.ndarray, what: str) -> None:
@@ -150,14 +176,38 @@ def assert_trajectory_close(ours: np.ndarray, torch_values: np.ndarray, what: st
         f"{torch_values.flat[worst]!r}")
 
 
-ANALYTIC_CASES = _cases("optimizers")
+MODEL_KINDS = ("softmax_regression", "mlp")
+OPTIMIZER_CASES = _cases("optimizers") + _cases("beyond_torch")
+ANALYTIC_CASES = [case for case in OPTIMIZER_CASES if case["objective"]["kind"] not in MODEL_KINDS]
+MODEL_CASES = [case for case in OPTIMIZER_CASES if case["objective"]["kind"] in MODEL_KINDS]
 DATASET_CASES = _cases("schedules") + _cases("batching")
 
 
 @pytest.mark.parametrize("case", ANALYTIC_CASES, ids=[case["id"] for case in ANALYTIC_CASES])
 def test_trajectory_matches_torch_on_analytic_objective(case: dict[str, Any]) -> None:
+    """Every optimizer (beyond torch: against its reference package) on one tensor."""
     ours = run_kernel(case)
     assert_trajectory_close(ours["params"], case["params"], case["id"])
+    if "averaged_params" in case:  # ASGD's running average, which results report
+        assert_trajectory_close(ours["averaged_params"], case["averaged_params"], case["id"])
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=[case["id"] for case in MODEL_CASES])
+def test_per_tensor_optimizers_match_on_models_of_several_tensors(case: dict[str, Any]) -> None:
+    """Lamb's trust ratio and Adafactor's factored second moment per tensor of the layout
+    (softmax: W 2×3 and b; mlp: W1, b1, W2, b2), the reference keeping each tensor apart."""
+    ours = run_kernel(case)
+    assert_trajectory_close(ours["params"], case["params"], case["id"])
+    objective = model_objective(case["spec"])
+    losses = objective.value(np.asarray(case["params"]))
+    np.testing.assert_allclose(losses, case["loss"], rtol=1e-12)
+
+
+def test_layouts_name_the_tensors_of_each_model() -> None:
+    shapes = {case["id"].split("/")[0]: parameter_layout(model_objective(case["spec"]))
+              for case in MODEL_CASES}
+    assert shapes == {"softmax_regression": ((2, 3), (3,)),
+                      "mlp": ((2, 3), (3,), (3, 1), (1,))}
 
 
 @pytest.mark.parametrize("case", DATASET_CASES, ids=[case["id"] for case in DATASET_CASES])
@@ -179,16 +229,28 @@ def test_golden_objectives_agree_with_numpy_reimplementation(case: dict[str, Any
 
 
 def test_every_family_and_both_weight_decay_forms_have_goldens() -> None:
+    """Every first-order family here (lbfgs has its own goldens and tests: test_lbfgs.py)."""
     families = {case["spec"]["optimizer"]["name"] for case in ANALYTIC_CASES}
-    assert families == set(OPTIMIZERS)
+    first_order = {name for name, defn in OPTIMIZERS.items()
+                   if not defn.closure and not defn.needs_matrices}  # muon: test_muon.py
+    assert first_order | {"adamw_schedulefree", "sgd_schedulefree"} <= families
+    assert families <= set(OPTIMIZERS)
+    per_tensor = {case["spec"]["optimizer"]["name"] for case in MODEL_CASES}
+    assert per_tensor == {"lamb", "adafactor"}
 
 
 # --------------------------------------------------------------------------- registry
 
 
-@pytest.mark.parametrize("family", sorted(OPTIMIZERS))
+DEFAULTS_KNOWN = sorted({*golden("optimizers")["torch_defaults"],
+                         *golden("beyond_torch")["reference_defaults"]})
+
+
+@pytest.mark.parametrize("family", DEFAULTS_KNOWN)
 def test_defaults_are_torch_defaults(family: str) -> None:
-    torch_defaults = dict(golden("optimizers")["torch_defaults"][family])
+    """torch's defaults, or the reference package's for the optimizers beyond torch."""
+    torch_defaults = dict(golden("optimizers")["torch_defaults"].get(family)
+                          or golden("beyond_torch")["reference_defaults"][family])
     defn, values = resolve_optimizer(family)
     assert defn.default_lr == torch_defaults.pop("lr")
     assert {key: value for key, value in values.items() if key != "name"} == torch_defaults
@@ -226,7 +288,7 @@ def test_object_form_fills_the_rest_with_defaults() -> None:
 @pytest.mark.parametrize(
     ("config", "field", "fragment"),
     [
-        ("lbfgs", "optimizer", "'lbfgs'"),
+        ("shampoo", "optimizer", "'shampoo'"),
         ({"name": "sgd2"}, "optimizer", "known: sgd"),
         ({"momentum": 0.9}, "optimizer.name", "required"),
         (42, "optimizer", "42"),
@@ -254,6 +316,15 @@ def test_object_form_fills_the_rest_with_defaults() -> None:
         ({"name": "nadam", "momentum_decay": -0.004}, "optimizer.momentum_decay", "-0.004"),
         ({"name": "radam", "decoupled_weight_decay": "no"},
          "optimizer.decoupled_weight_decay", "'no'"),
+        ({"name": "asgd", "lambd": -1e-4}, "optimizer.lambd", "-0.0001"),
+        ({"name": "adafactor", "beta2_decay": 0.5}, "optimizer.beta2_decay", "0.5"),
+        ({"name": "adafactor", "d": 0.5}, "optimizer.d", "0.5"),
+        ({"name": "adafactor", "eps": [None, 1e-3]}, "optimizer.eps", "None"),
+        ({"name": "lion", "betas": [0.9, 1.5]}, "optimizer.betas", "1.5"),
+        ({"name": "lion", "lr": 1e-4}, "optimizer.lr", "learning_rate"),
+        ({"name": "adabelief", "n_sma_threshold": 2.5}, "optimizer.n_sma_threshold", "2.5"),
+        ({"name": "lamb", "max_grad_norm": -1.0}, "optimizer.max_grad_norm", "-1.0"),
+        ({"name": "lamb", "momentum": 0.9}, "optimizer.momentum", "'momentum'"),
     ],
 )
 def test_bad_hyperparameters_name_the_field_and_value(config: Any, field: str,
@@ -274,6 +345,8 @@ def test_initial_state_follows_torch() -> None:
     np.testing.assert_array_equal(state[2], 1.0)
     np.testing.assert_array_equal(state[:2], 0.0)
     for defn in OPTIMIZERS.values():
+        if defn.state_slots == 0:  # sized by its hyperparameters (lbfgs: test_lbfgs.py)
+            continue
         _, values = resolve_optimizer(defn.name)
         state = defn.init_state(hyper_row(defn, values)[None, :], 2, 3)
         assert state.shape == (defn.state_slots, 2, 3)
@@ -283,7 +356,9 @@ def test_initial_state_follows_torch() -> None:
     ("family", "column"),
     [("sgd", "momentum"), ("rmsprop", "momentum"), ("adam", "betas[0]"), ("adamw", "betas[0]"),
      ("adamax", "betas[0]"), ("nadam", "betas[0]"), ("radam", "betas[0]"), ("adagrad", None),
-     ("adadelta", None)],
+     ("adadelta", None), ("asgd", None), ("adafactor", None), ("lion", "betas[0]"),
+     ("adabelief", "betas[0]"), ("lamb", "betas[0]"), ("adamw_schedulefree", None),
+     ("sgd_schedulefree", None)],
 )
 def test_onecycle_cycles_momentum_or_beta1(family: str, column: str | None) -> None:
     defn = OPTIMIZERS[family]
@@ -294,12 +369,23 @@ def test_onecycle_cycles_momentum_or_beta1(family: str, column: str | None) -> N
         assert hyper_columns(defn)[defn.momentum_column] == column
 
 
-def test_runs_are_independent_rows() -> None:
-    """A sweep's runs share one call: each row must move exactly as it would alone."""
-    defn, values = resolve_optimizer({"name": "adam", "amsgrad": True})
+@pytest.mark.parametrize(("config", "column"), [
+    ({"name": "adam", "amsgrad": True}, 0), ({"name": "asgd", "t0": 5.0}, 2),
+    ({"name": "lion"}, 0), ({"name": "adabelief", "rectify": True}, 0),
+    ({"name": "lamb"}, 0), ({"name": "adafactor"}, 0),
+])
+def test_runs_are_independent_rows(config: dict[str, Any], column: int) -> None:
+    """A sweep's runs share one call: each row must move exactly as it would alone, the same
+    hyperparameters (the vectorised path) or not (run 1 differs in ``column``)."""
+    defn, values = resolve_optimizer(config)
     row = hyper_row(defn, values)
     hyper = np.vstack([row, row, row])
-    hyper[1, 0] = 0.5
+    hyper[1, column] = 0.5 * hyper[1, column] - 0.1
+    _check_rows_move_alone(defn, hyper)
+    _check_rows_move_alone(defn, np.vstack([row, row, row]))
+
+
+def _check_rows_move_alone(defn: OptimizerDef, hyper: np.ndarray) -> None:
     starts = np.array([[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0]])
     lrs = np.array([0.1, 0.01, 0.05])
     together = starts.copy()
@@ -349,3 +435,32 @@ def test_flat_is_a_view_of_the_rows_it_is_given():
     expected = np.zeros((3, 4, 2))
     expected[1, 1:3] = 1.0
     np.testing.assert_array_equal(state, expected)
+
+
+@pytest.mark.parametrize(("optimizer", "grid"), [
+    ("asgd", {"optimizer.t0": [5.0, 50.0], "optimizer.lambd": [1e-4, 1e-2]}),
+    ("adafactor", {"optimizer.eps": [[1e-30, 1e-3], [1e-10, 1e-2]], "optimizer.d": [1.0, 2.0]}),
+    ("lion", {"optimizer.betas": [[0.9, 0.99], [0.8, 0.9]], "optimizer.weight_decay": [0, 0.1]}),
+    ("adabelief", {"optimizer.rectify": [False, True], "optimizer.weight_decouple": [False, True]}),
+    ("lamb", {"optimizer.adam": [False, True], "optimizer.pre_norm": [False, True]}),
+])
+def test_new_optimizers_sweep_over_their_hyperparameters(optimizer: str,
+                                                         grid: dict[str, list]) -> None:
+    """A grid over each family's own hyperparameters and the learning rate: one vectorised
+    group per family, every run as it would be alone (and ASGD's average reported per run)."""
+    from engine import run_spec
+    from engine.sweep import prepare_sweep, run_sweep
+
+    base = {"function": "rosenbrock", "optimizer": optimizer, "max_steps": 60,
+            "init": [-1.0, 1.5]}
+    prepared = prepare_sweep({"base": base, "grid": {"learning_rate": [1e-4, 1e-3], **grid}})
+    assert len(prepared.groups) == 1
+    results = run_sweep(prepared)
+    for run, result in zip(prepared.runs, results, strict=True):
+        assert result is not None
+        alone = run_spec(run.spec)
+        np.testing.assert_array_equal(result.trajectory["params"], alone.trajectory["params"])
+        if optimizer == "asgd":
+            assert result.stop_reason == "max_steps"
+            np.testing.assert_array_equal(result.final["averaged_params"],
+                                          alone.final["averaged_params"])

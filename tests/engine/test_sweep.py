@@ -99,6 +99,9 @@ def _plain(value: Any) -> Any:
     {"function": "himmelblau", "optimizer": "sgd", "max_steps": 150, "gradient_noise": 0.3},
     {"function": "linear_regression", "data": {"generator": "linear", "n_samples": 60, "seed": 1},
      "optimizer": "momentum", "batching": "minibatch", "batch_size": 8, "max_epochs": 3},
+    # onecycle's max_lr defaults to each run's own learning rate (they once all took the first's)
+    {"function": "rosenbrock", "optimizer": "momentum", "max_steps": 60,
+     "schedule": {"name": "onecycle"}},
 ])
 def test_a_run_in_a_sweep_equals_the_same_spec_run_alone(base: dict) -> None:
     body = {"base": base, "grid": {"learning_rate": [1e-3, 3e-2, 0.1], "seed": [0, 7]}}
@@ -107,9 +110,20 @@ def test_a_run_in_a_sweep_equals_the_same_spec_run_alone(base: dict) -> None:
         alone = engine.run_spec(run.spec)
         assert entry["stop_reason"] == alone.stop_reason and entry["steps"] == alone.steps
         np.testing.assert_allclose(entry["final"]["params"], alone.final["params"], rtol=1e-12)
-        np.testing.assert_allclose(entry["trajectory"]["loss"], alone.trajectory["loss"],
-                                   rtol=1e-12)
+        for column in ("loss", "lr"):
+            np.testing.assert_allclose(entry["trajectory"][column], alone.trajectory[column],
+                                       rtol=1e-12)
         assert _plain(entry["nearest_stationary_point"]) == _plain(alone.nearest_stationary_point)
+
+
+def test_onecycle_runs_differing_in_learning_rate_share_a_loop_each_at_its_own_peak() -> None:
+    base = {"function": "rosenbrock", "optimizer": "momentum", "max_steps": 60,
+            "schedule": {"name": "onecycle"}}
+    body = {"base": base, "grid": {"learning_rate": [1e-4, 1e-3]}}
+    assert prepare_sweep(body).groups == [[0, 1]]
+    runs = run_sweep_locally(body, trajectories=True)["runs"]
+    np.testing.assert_allclose([max(run["trajectory"]["lr"]) for run in runs], [1e-4, 1e-3],
+                               rtol=1e-12)
 
 
 def test_the_table_puts_the_best_loss_first_diverged_after_and_steps_to_target() -> None:
