@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import install_error_handlers, problem
 from api.quotas import Quotas
 from api.responses import JSONResponse
-from api.routes import catalog, datasets, health, jobs, sweeps
+from api.routes import catalog, datasets, health, jobs, samples, sweeps
 from api.waiting import JobEndWatcher
 from worker.app import make_celery
 from worker.settings import Settings, get_settings
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sweeps.router)
     app.include_router(datasets.router)
     app.include_router(catalog.router)
+    app.include_router(samples.router)
     app.include_router(health.router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -106,12 +106,30 @@ StopReason = Literal["max_steps", "max_epochs", "grad_tol", "target_loss", "dive
 Number = float | None  # non-finite numbers are written as null (docs/spec.md §8)
 
 
+class HessianReport(BaseModel):
+    """``newton`` only: what kind of H + λI each step solved with (docs/spec.md §4.1)."""
+
+    positive_definite_steps: int
+    indefinite_steps: int
+    singular_steps: int
+    first_not_positive_definite: int | None = Field(
+        description="The first update (1-based) whose H + λI was not positive definite.")
+    last: Literal["positive_definite", "indefinite", "singular"] | None
+
+
 class FinalPoint(BaseModel):
     """Where the run ended."""
 
     params: list[Number] = Field(examples=[[0.9999, 0.9998]])
     loss: Number = Field(examples=[1.2e-9])
     grad_norm: Number = Field(examples=[3e-5])
+    function_evaluations: int = Field(
+        examples=[500], description="The objective evaluations the updates made: one a step, "
+        "more for `lbfgs` (docs/spec.md §4.1).")
+    averaged_params: list[Number] | None = Field(
+        default=None, description="`asgd` only: its running average `ax` (null for a sweep run "
+        "that stopped before its group).")
+    hessian: HessianReport | None = Field(default=None, description="`newton` only.")
 
 
 class NearestStationaryPoint(BaseModel):
@@ -152,11 +170,12 @@ class JobResult(BaseModel):
 
 class SweepRun(BaseModel):
     """One run of a sweep: its index, what it changed, how it ended (``final`` is null for a
-    run that never ran); ``trajectory`` when asked for with ``?runs=``."""
+    run that never ran; ``pruned``: a halving search stopped it at ``steps``); ``trajectory``
+    when asked for with ``?runs=``."""
 
     index: int
     overrides: dict[str, Any] = Field(examples=[{"learning_rate": 0.01}])
-    stop_reason: StopReason
+    stop_reason: StopReason | Literal["pruned"]
     steps: int
     epochs: float | None
     final: FinalPoint | None
@@ -166,14 +185,51 @@ class SweepRun(BaseModel):
     trajectory: Trajectory | None = None
 
 
+class BestOfGroup(BaseModel):
+    """The best run of one ``best_by`` group (docs/spec.md §9.1.1); ``run`` null when every run
+    of the group diverged or was pruned."""
+
+    key: dict[str, Any] = Field(examples=[{"optimizer": "adam"}])
+    run: int | None
+    learning_rate: float | None = Field(description="The run's, from the grid or the base "
+                                        "(null: the optimizer's default).")
+    final_loss: Number
+
+
+class HalvingSummary(BaseModel):
+    """What a halving search spent (docs/spec.md §9.1.1)."""
+
+    method: Literal["halving"]
+    eta: int = Field(examples=[3])
+    min_steps: int = Field(examples=[300])
+    rungs: list[int] = Field(description="The steps where runs were ranked, then max_steps.",
+                             examples=[[300, 900, 2700]])
+    run_steps: int = Field(description="Steps taken by all runs together.", examples=[56700])
+    full_grid_run_steps: int = Field(description="Steps the full grid would take: runs × "
+                                     "max_steps.", examples=[218700])
+    run_steps_fraction: float | None = Field(description="run_steps / full_grid_run_steps.",
+                                             examples=[0.2593])
+
+
+class SweepSummary(BaseModel):
+    """A finished sweep at a glance."""
+
+    runs: int
+    stop_reasons: dict[str, int] = Field(description="How many runs stopped for each reason.")
+    best: dict[str, Any] | None = Field(description="The best run: index, overrides, "
+                                        "final_loss, stop_reason, steps.")
+    search: HalvingSummary | None = Field(default=None, description="With a halving search.")
+
+
 class SweepResult(BaseModel):
     """Every run, and ``table``: run indices, best final loss first, diverged after, never-run
     last."""
 
     runs: list[SweepRun]
     table: list[int] = Field(examples=[[2, 0, 1]])
-    summary: dict[str, Any] = Field(description="runs, stop_reasons (count of each), best "
-                                    "(index, overrides, final_loss, stop_reason, steps).")
+    summary: SweepSummary
+    best: list[BestOfGroup] | None = Field(default=None, description="With best_by: the best "
+                                           "run of each group (docs/spec.md §9.1.1).")
 
 
 # --------------------------------------------------------------------------- catalogue

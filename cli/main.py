@@ -89,6 +89,16 @@ def format_summary(summary: dict[str, Any], spec: dict[str, Any]) -> str:
         f"final params  [{', '.join(_number(v) for v in list(final['params'])[:8])}"
         + (", …]" if len(final["params"]) > 8 else "]"),
     ]
+    if final.get("function_evaluations", summary["steps"]) != summary["steps"]:
+        lines.append(f"evaluations   {final['function_evaluations']} of the objective")
+    if final.get("averaged_params") is not None:
+        lines.append(f"averaged      [{', '.join(_number(v) for v in final['averaged_params'][:8])}"
+                     + (", …]" if len(final["averaged_params"]) > 8 else "]"))
+    hessian = final.get("hessian")
+    if hessian:
+        lines.append(f"hessian       {hessian['positive_definite_steps']} positive definite, "
+                     f"{hessian['indefinite_steps']} indefinite, {hessian['singular_steps']} "
+                     "singular steps")
     point = summary.get("nearest_stationary_point")
     if point:
         lines.append(

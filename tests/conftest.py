@@ -143,3 +143,14 @@ def wait_job(http: Any, job_id: str, timeout: float = 60.0,
         return job if job["status"] in statuses else None
 
     return wait_for(finished, timeout=timeout, interval=0.05, message=f"job {job_id}")
+
+
+def wait_sweep(http: Any, sweep_id: str, timeout: float = 60.0,
+               statuses: tuple[str, ...] = ("succeeded", "failed", "cancelled"),
+               ) -> dict[str, Any]:
+    """Poll a sweep until its status is one of ``statuses``."""
+    def reached() -> dict[str, Any] | None:
+        sweep = http.get(f"/v1/sweeps/{sweep_id}").json()
+        return sweep if sweep["status"] in statuses else None
+
+    return wait_for(reached, timeout=timeout, interval=0.05, message=f"sweep {sweep_id}")

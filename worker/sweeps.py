@@ -4,7 +4,9 @@
 A sweep is validated and grouped by the API (``engine.sweep.prepare_sweep``), and its groups are
 split into chunks (``engine.sweep.split_groups``) so that every worker process gets one; each
 chunk is one Celery task (``descent.run_sweep_chunk``) running one ``run_group`` call,
-vectorised over the run axis. A sweep is never run as N single-run jobs.
+vectorised over the run axis. A sweep is never run as N single-run jobs. A halving sweep's chunk
+is a whole ``best_by`` group (``engine.sweep.sweep_chunks``), its loops pruned together at each
+rung by ``engine.sweep.run_sweep``.
 
 A chunk is acked late like a job, so one whose worker process dies is delivered again; its
 deliveries are counted, and past ``max_attempts`` the chunk is failed (the sweep ends failed)
@@ -19,7 +21,7 @@ import time
 from typing import Any
 
 from engine import SpecErrors, dumps, loads
-from engine.sweep import prepare_sweep, run_entry
+from engine.sweep import prepare_sweep, run_entry, run_sweep
 from worker.monitor import RunMonitor
 from worker.settings import Settings
 from worker.store import FINISHED, pack_trajectory
@@ -86,10 +88,14 @@ def run_chunk(store: SweepStore, sweep_id: str, chunk: int, indices: list[int],
     try:
         prepared = prepare_sweep(body, limits=limits, load_dataset=load_dataset,
                                  max_runs=runs_total, indices=indices)
-        if len(prepared.groups) != 1:
+        if prepared.search is not None:  # one best_by group, its loops pruned together
+            results = run_sweep(prepared, monitor)
+        elif len(prepared.groups) != 1:
             raise RuntimeError(f"chunk {chunk} holds {len(prepared.groups)} groups, not one")
-        results = run_group(prepared.runs, monitor)
+        else:
+            results = list(run_group(prepared.runs, monitor))
         for index, overrides, result in zip(prepared.indices, prepared.overrides, results):
+            assert result is not None  # a chunk's runs all run (cancelled ones stop, kept)
             entries[index] = loads(dumps(run_entry(index, overrides, result.summary())))
             trajectories[index] = pack_trajectory(result.trajectory)[0]
         if monitor.over_budget:

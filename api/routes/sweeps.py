@@ -18,9 +18,10 @@ from api.errors import ApiError
 from api.events import event_stream
 from api.formats import NOT_ACCEPTABLE, RESULT_FORMATS, negotiate, sweep_result_response
 from api.responses import JSONResponse
-from api.schemas import Problem, SweepResult
+from api.schemas import Problem, SweepResult, SweepSummary
+from engine.halving import HalvingSearch
 from engine.spec import MAX_COUNT, JsonObject, bounded_json
-from engine.sweep import prepare_sweep, split_groups
+from engine.sweep import prepare_sweep, sweep_chunks
 from worker.app import enqueue
 from worker.datasets import DatasetStore
 from worker.store import FINISHED
@@ -46,6 +47,10 @@ class SweepRequest(BaseModel):
         {"base": {"function": "himmelblau", "learning_rate": 0.01, "max_steps": 300},
          "grid": {"optimizer": ["sgd", "adam"], "optimizer.weight_decay": [0, 0.01]},
          "overrides": [{"optimizer": "rmsprop", "learning_rate": 0.005}]},
+        {"base": {"function": "rosenbrock", "max_steps": 2700},
+         "grid": {"optimizer": ["gd", "momentum", "adam"],
+                  "learning_rate": [0.0001, 0.001, 0.01, 0.1, 1.0]},
+         "best_by": ["optimizer"], "search": {"method": "halving", "eta": 3, "min_steps": 300}},
     ]})
 
     base: JsonObject = Field(description="The job spec every run starts from.")
@@ -56,6 +61,11 @@ class SweepRequest(BaseModel):
     best_by: list[str] | None = Field(
         default=None, examples=[["optimizer"]], description="Grid keys: the result's `best` "
         "gives the best run of each group of runs sharing their values (docs/spec.md §9.1.1).")
+    search: HalvingSearch | None = Field(
+        default=None, description="Successive halving (docs/spec.md §9.1.1): every run takes "
+        "min_steps, then the best 1/eta of each best_by group go on eta times further, and so "
+        "on until max_steps (one max_steps for all runs); the others stop `pruned`. The "
+        "summary's `search` gives the run-steps spent against the full grid's.")
 
 
 class SweepProgress(BaseModel):
@@ -73,7 +83,7 @@ class SweepDocument(BaseModel):
     started_at: str | None
     finished_at: str | None
     progress: SweepProgress
-    summary: dict[str, Any] | None
+    summary: SweepSummary | None
     error: dict[str, Any] | None
     tasks: int
     cancel_requested: bool
@@ -114,7 +124,7 @@ def submit_sweep(request_body: Annotated[SweepRequest, Body()], store: Store,
     datasets: set[str] = set()
     prepared = prepare_sweep(body, limits=limits, max_runs=settings.max_sweep_runs,
                              load_dataset=DatasetStore(store.redis, 0).loader(owner, datasets))
-    chunks = split_groups(prepared.groups, pieces=settings.worker_count)
+    chunks = sweep_chunks(prepared, pieces=settings.worker_count)
     sweeps = _sweeps(store, settings)
     with active.reserve() as slot:  # 429 when the caller has DESCENT_MAX_ACTIVE already
         sweep_id = sweeps.create(body, owner=owner, runs_total=prepared.runs_total,
@@ -159,7 +169,11 @@ def get_sweep(sweep_id: str, store: Store, settings: AppSettings, owner: Owner) 
                                              "grad_norm": 0.2},
                                    "nearest_stationary_point": None,
                                    "steps_to_target": None}],
-                         "table": [0], "summary": {"runs": 1}}}, **RESULT_FORMATS}},
+                         "table": [0], "summary": {
+                             "runs": 1, "stop_reasons": {"max_steps": 1},
+                             "best": {"index": 0, "overrides": {"learning_rate": 0.01},
+                                      "final_loss": 0.01, "stop_reason": "max_steps",
+                                      "steps": 500}}}}, **RESULT_FORMATS}},
                409: {"model": Problem, "description": "Still queued or running."},
                422: {"model": Problem, "description": "Bad runs or max_points."},
                **NOT_ACCEPTABLE, **_errors},

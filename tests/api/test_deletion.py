@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import start_api, stop, wait_for, wait_job
+from tests.conftest import start_api, stop, wait_for, wait_job, wait_sweep
 from worker.store import owner_of
 from worker.sweep_store import PARTS, SweepStore
 
@@ -37,15 +37,6 @@ def http(redis_url: str, worker: Any) -> Iterator[httpx.Client]:
             yield client
     finally:
         stop(process)
-
-
-def wait_sweep(http: httpx.Client, sweep_id: str, statuses: tuple[str, ...] = (
-        "succeeded", "failed", "cancelled")) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
-        sweep = http.get(f"/v1/sweeps/{sweep_id}").json()
-        return sweep if sweep["status"] in statuses else None
-
-    return wait_for(reached, timeout=60, message=f"sweep {sweep_id}")
 
 
 def listed_jobs(http: httpx.Client) -> list[str]:

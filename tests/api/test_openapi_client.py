@@ -44,6 +44,7 @@ OPERATIONS = {
     ("get", "/v1/functions"): "list_functions", ("get", "/v1/functions/{name}"): "get_function",
     ("get", "/v1/functions/{name}/surface"): "get_function_surface",
     ("post", "/v1/surface"): "compute_surface", ("post", "/v1/analyze"): "analyze_function",
+    ("post", "/v1/samples"): "get_samples",
     ("get", "/v1/optimizers"): "list_optimizers", ("get", "/v1/schedules"): "list_schedules",
     ("get", "/healthz"): "get_health", ("get", "/readyz"): "get_readiness",
     ("get", "/metrics"): "get_metrics",
@@ -184,10 +185,15 @@ def test_every_optimizer_and_schedule_field_is_typed_from_the_registry(
             field = model["properties"][hyper.name]
             assert field["description"] == hyper.description
             bounded = field["items"] if hyper.kind == "pair" else field
+            if hyper.nullable:  # lbfgs's max_eval and line_search_fn: the value, or null
+                bounded, null = field["anyOf"]
+                assert null == {"type": "null"}
             assert bounded["type"] == {"pair": "number", "float": "number", "int": "integer",
-                                       "bool": "boolean"}[hyper.kind]
+                                       "bool": "boolean", "choice": "string"}[hyper.kind]
+            if hyper.kind == "choice":
+                assert bounded.get("enum", [bounded.get("const")]) == list(hyper.choices)
             expected = list(hyper.default) if hyper.kind == "pair" else hyper.default
-            assert field["default"] == expected
+            assert field.get("default") == expected  # a null default is left out
             low = "exclusiveMinimum" if hyper.exclusive_minimum else "minimum"
             high = "exclusiveMaximum" if hyper.exclusive_maximum else "maximum"
             assert bounded.get(low) == hyper.minimum and bounded.get(high) == hyper.maximum

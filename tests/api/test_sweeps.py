@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 import engine
 from api.app import create_app
-from tests.conftest import wait_for, wait_job
+from tests.conftest import wait_for, wait_job, wait_sweep
 from worker.settings import Settings
 
 BASE = {"function": "rosenbrock", "optimizer": "adam", "max_steps": 300}
@@ -23,14 +23,6 @@ def client(redis_url: str, worker: Any) -> Iterator[TestClient]:
     settings = Settings(redis_url=redis_url, max_sweep_runs=500, workers=2)
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-def wait_sweep(client: TestClient, sweep_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    def finished() -> dict[str, Any] | None:
-        sweep = client.get(f"/v1/sweeps/{sweep_id}").json()
-        return sweep if sweep["status"] in ("succeeded", "failed", "cancelled") else None
-
-    return wait_for(finished, timeout=timeout, interval=0.05, message=f"sweep {sweep_id}")
 
 
 def test_a_sweep_runs_the_grid_product_in_order_then_the_overrides(client: TestClient) -> None:
@@ -159,3 +151,82 @@ def test_best_by_gives_each_groups_best_run_never_a_diverged_one(client: TestCli
     assert any(run["stop_reason"] == "diverged" for run in runs.values())
     refused = client.post("/v1/sweeps", json={**body, "best_by": ["seed"]})
     assert refused.status_code == 422 and refused.json()["detail"][0]["loc"][-1] == "best_by"
+
+
+HALVING_RATES = [1e-4, 1.5e-4, 2.2e-4, 3.3e-4, 5e-4, 7.5e-4, 1.1e-3, 1.6e-3, 2e-3]
+HALVING_BODY: dict[str, Any] = {
+    "base": {"function": "rosenbrock", "max_steps": 270},  # no run diverges or converges
+    "grid": {"optimizer": ["gd", "adam"], "learning_rate": HALVING_RATES},
+    "best_by": ["optimizer"], "search": {"method": "halving", "eta": 3, "min_steps": 30}}
+
+
+def test_a_halving_sweep_prunes_in_the_service_as_the_rule_says(client: TestClient) -> None:
+    """docs/spec.md §9.1.1 end to end: each optimizer's 9 rates run 30 steps, its best 3 go on
+    to 90, its best one to 270; the others stop ``pruned`` with the result of their job at that
+    step; the survivors equal the same specs submitted as jobs; the summary counts the steps."""
+    response = client.post("/v1/sweeps", json=HALVING_BODY)
+    assert response.status_code == 202, response.text
+    done = wait_sweep(client, response.json()["id"])
+    assert done["status"] == "succeeded" and done["tasks"] == 2  # one task per best_by group
+    per_group = 9 * 30 + 3 * 60 + 1 * 180
+    assert done["summary"]["search"] == {
+        "method": "halving", "eta": 3, "min_steps": 30, "rungs": [30, 90, 270],
+        "run_steps": 2 * per_group, "full_grid_run_steps": 18 * 270,
+        "run_steps_fraction": round(2 * per_group / (18 * 270), 4)}
+    served = client.get(f"/v1/sweeps/{done['id']}/result",
+                        params={"runs": ",".join(map(str, range(18)))}).json()
+    local = engine.loads(engine.dumps(engine.sweep.run_sweep_locally(HALVING_BODY)))
+    assert served["table"] == local["table"] and served["best"] == local["best"]
+    assert served["summary"] == local["summary"] == done["summary"]
+    reasons = [(run["stop_reason"], run["steps"]) for run in served["runs"]]
+    assert sorted(reasons) == sorted([("max_steps", 270)] * 2 + [("pruned", 90)] * 4
+                                     + [("pruned", 30)] * 12)
+    for run in served["runs"]:
+        spec = {**HALVING_BODY["base"], **run["overrides"]}
+        alone = engine.run_spec(spec)
+        steps = run["steps"]
+        assert run["final"]["loss"] == pytest.approx(alone.trajectory["loss"][steps], rel=1e-12)
+        np.testing.assert_allclose(run["trajectory"]["loss"], alone.trajectory["loss"][:steps + 1],
+                                   rtol=1e-12)
+        if run["stop_reason"] == "pruned":
+            continue
+        job_id = client.post("/v1/jobs", json=spec).json()["id"]
+        wait_job(client, job_id)
+        job = client.get(f"/v1/jobs/{job_id}/result").json()
+        np.testing.assert_allclose(run["final"]["params"], job["final"]["params"], rtol=1e-12)
+        np.testing.assert_allclose(run["trajectory"]["params"], job["trajectory"]["params"],
+                                   rtol=1e-12)
+        assert run["index"] in {entry["run"] for entry in served["best"]}
+
+
+@pytest.mark.parametrize(("search", "grid", "loc"), [
+    ({"method": "random", "min_steps": 30}, None, ["body", "search", "method"]),
+    ({"method": "halving", "eta": 1, "min_steps": 30}, None, ["body", "search", "eta"]),
+    ({"method": "halving", "eta": 2.5, "min_steps": 30}, None, ["body", "search", "eta"]),
+    ({"method": "halving", "min_steps": 0}, None, ["body", "search", "min_steps"]),
+    ({"method": "halving", "min_steps": 271}, None, ["body", "search", "min_steps"]),
+    ({"method": "halving", "min_steps": 30, "budget": 1}, None, ["body", "search", "budget"]),
+    ({"method": "halving", "min_steps": 30}, {"max_steps": [100, 300]},
+     ["body", "grid", "max_steps"]),
+])
+def test_a_bad_search_is_one_422_entry_naming_the_field(
+        client: TestClient, search: dict[str, Any], grid: dict[str, Any] | None,
+        loc: list[str]) -> None:
+    body = {**HALVING_BODY, "search": search,
+            "grid": {**HALVING_BODY["grid"], **(grid or {})}}
+    response = client.post("/v1/sweeps", json=body)
+    assert response.status_code == 422, response.text
+    (entry,) = response.json()["detail"]
+    assert entry["loc"] == loc, entry
+
+
+def test_the_openapi_document_types_search_and_the_halving_summary(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    search = schemas["SweepRequest"]["properties"]["search"]
+    assert {"$ref": "#/components/schemas/HalvingSearch"} in search["anyOf"]
+    halving = schemas["HalvingSearch"]
+    assert halving["properties"]["eta"]["minimum"] == 2
+    assert halving["properties"]["min_steps"]["minimum"] == 1
+    assert set(halving["required"]) == {"method", "min_steps"}
+    assert "pruned" in str(schemas["SweepRun"]["properties"]["stop_reason"])
+    assert "run_steps_fraction" in schemas["HalvingSummary"]["properties"]

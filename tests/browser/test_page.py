@@ -193,7 +193,9 @@ def test_the_url_reproduces_the_comparison(browser: Any, api_url: str) -> None:
     page.select_option(".config[data-config='4'] [data-field=optimizer]", "rmsprop")
     page.fill(".config[data-config='4'] [data-field=learning_rate]", "0.003")
     page.dispatch_event(".config[data-config='4'] [data-field=learning_rate]", "change")
-    # A click on the map sets the start point.
+    # A click on the map sets the start point (the map scrolled into view: filling the fifth
+    # configuration may have scrolled it away).
+    page.locator("#map-plot").scroll_into_view_if_needed()
     box = page.locator("#map-plot .nsewdrag").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.25)
     start = page.evaluate("window.descentPage.state.start")

@@ -68,6 +68,25 @@ def test_run_writes_the_result_and_prints_a_summary(tmp_path: Path) -> None:
     assert document["spec"]["optimizer"]["name"] == "adam"  # the resolved spec travels along
 
 
+@pytest.mark.parametrize(("spec", "line"), [
+    ({"function": "rosenbrock", "optimizer": "lbfgs", "max_steps": 5}, "evaluations"),
+    ({"function": "rosenbrock", "optimizer": "asgd", "learning_rate": 1e-3, "max_steps": 50},
+     "averaged"),
+    ({"function": "saddle", "optimizer": "newton", "init": [0.3, 0.2], "max_steps": 3},
+     "hessian"),
+])
+def test_run_prints_what_the_optimizer_reports_beside_the_final_point(
+        tmp_path: Path, spec: dict, line: str) -> None:
+    done = descent("run", write(tmp_path / "job.json", spec))
+    assert done.returncode == 0, done.stderr
+    lines = dict(entry.split(None, 1) for entry in done.stdout.splitlines())
+    assert {"evaluations", "averaged", "hessian"} & set(lines) == {line}
+    if line == "hessian":
+        assert lines[line] == "0 positive definite, 3 indefinite, 0 singular steps"
+    elif line == "evaluations":
+        assert int(lines[line].split()[0]) > 5
+
+
 def test_run_without_options_reads_stdin_and_writes_no_file(tmp_path: Path) -> None:
     done = descent("run", "-", "-q", cwd=tmp_path,
                    stdin=json.dumps({"function": "sphere", "max_steps": 10}))

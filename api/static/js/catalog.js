@@ -1,10 +1,11 @@
-/* The service's catalogue: functions, optimizers (with their aliases and hyperparameters) and
- * learning-rate schedules, read once at start (and again when the API key changes). */
+/* The service's catalogue: functions, dataset models (their parameters, layout and generators),
+ * optimizers (with their aliases and hyperparameters) and learning-rate schedules, read once at
+ * start (and again when the API key changes). */
 import { SCHEDULE_FALLBACKS } from "./constants.js";
 import { api, listOf } from "./api.js";
 import { page } from "./state.js";
 
-export const catalog = { functions: [], details: {}, optimizers: [], optimizerByName: {}, schedules: [] };
+export const catalog = { functions: [], details: {}, models: [], optimizers: [], optimizerByName: {}, schedules: [] };
 
 function normalizeOptimizers(body) {
   return listOf(body, "optimizers").map((opt) => ({
@@ -15,6 +16,7 @@ function normalizeOptimizers(body) {
     hyperparameters: (opt.hyperparameters || []).map((h) => ({
       name: h.name, type: h.type || h.kind || "float", default: h.default,
       range: h.range || "", description: h.description || "",
+      choices: h.choices || null, nullable: !!h.nullable,
     })),
   }));
 }
@@ -41,11 +43,17 @@ export async function loadCatalog() {
     api("/v1/schedules").catch(() => []),
   ]);
   // The map is two-dimensional: offer the functions that have two parameters by default.
-  catalog.functions = listOf(functions, "functions")
-    .filter((f) => f.kind !== "model" && (!f.dims || f.dims === 2));
+  const entries = listOf(functions, "functions");
+  catalog.functions = entries.filter((f) => f.kind !== "model" && (!f.dims || f.dims === 2));
+  // The dataset models (docs/spec.md §3.3): their function_params, layout and generators.
+  catalog.models = entries.filter((f) => f.kind === "model");
   catalog.optimizers = normalizeOptimizers(optimizers);
   catalog.optimizerByName = Object.fromEntries(catalog.optimizers.map((o) => [o.name, o]));
   catalog.schedules = normalizeSchedules(schedules);
+}
+
+export function modelInfo(name) {
+  return catalog.models.find((m) => m.name === name) || null;
 }
 
 /* The family and the alias presets behind an optimizer name (`momentum` is sgd + momentum 0.9). */

@@ -23,6 +23,12 @@ export const SCHEDULE_FALLBACKS = {
   cosine: { t_max: 500, eta_min: 0 },
   linear: { start_factor: 0.1, end_factor: 1.0, total_iters: 100 },
   plateau: { factor: 0.5, patience: 10 },
+  cosine_warm_restarts: { t_0: 100 },
+  cyclic: { max_lr: 0.05, step_size_up: 100 },
+  lambda: { factor: "0.99**step" },
+  multiplicative: { factor: "0.999" },
+  sequential: { milestones: [100], schedules: [{ name: "linear", start_factor: 0.1, total_iters: 100 }, { name: "cosine", t_max: 400 }] },
+  chained: { schedules: [{ name: "constant_factor", factor: 0.5, total_iters: 50 }, { name: "exponential", gamma: 0.995 }] },
 };
 
 export const DEFAULT_STATE = {
@@ -36,6 +42,11 @@ export const DEFAULT_STATE = {
   seed: 0,
   noise: 0,
   view: "contour",
+  compare: "race",  // or "sweep": final loss against learning rate (sweepview.js)
+  tune: false,      // race at learning rates chosen by a halving sweep first (tune.js)
+  lr_range: { from: 1e-4, to: 1, count: 41 },  // the rates swept or tuned over (log-spaced)
+  sweep_id: null,
+  picked: [],       // sweep runs whose paths are on the map
   configs: [
     { optimizer: "sgd", lr: 0.001, hp: {}, schedule: null },
     { optimizer: "adam", lr: 0.05, hp: {}, schedule: null },
@@ -91,8 +102,10 @@ export const PRESETS = [
   },
   {
     id: "momentum", title: "Momentum in a curved valley",
+    // Tuned first: even at its best rate (the largest before it diverges) gd still crawls along
+    // the valley, while momentum at its own reaches the minimum (docs/web.md).
     state: {
-      mode: "catalogue", fn: "rosenbrock", start: [-1.2, 1], max_steps: 2000, configs: [
+      mode: "catalogue", fn: "rosenbrock", start: [-1.2, 1], max_steps: 2000, tune: true, configs: [
         { optimizer: "gd", lr: 0.001, hp: {}, schedule: null },
         { optimizer: "momentum", lr: 0.001, hp: {}, schedule: null },
         { optimizer: "nesterov", lr: 0.001, hp: {}, schedule: null },

@@ -3,19 +3,23 @@
  * and saved in the URL. */
 import { COLORS, MAX_CONFIGS } from "./constants.js";
 import { catalog, optimizerInfo, optimizerNames, scheduleDefaults } from "./catalog.js";
+import { renderDatasetControls } from "./datasetform.js";
+import { clearFieldErrors, markFieldErrors, showBeside } from "./fielderrors.js";
 import { $, el } from "./dom.js";
 import { page, saveState } from "./state.js";
+import { renderCompareControls } from "./compare.js";
 
 export function renderAll() {
   renderFunctionControls();
   renderRunControls();
   renderConfigs();
   renderViewToggle();
+  renderCompareControls();
   saveState();
 }
 
 function renderFunctionControls() {
-  for (const button of document.querySelectorAll(".tabs button")) {
+  for (const button of document.querySelectorAll(".tabs button[data-mode]")) {
     button.setAttribute("aria-selected", String(button.dataset.mode === page.state.mode));
   }
   for (const pane of document.querySelectorAll(".mode-pane")) pane.hidden = pane.dataset.pane !== page.state.mode;
@@ -32,10 +36,7 @@ function renderFunctionControls() {
   $("#expr-xmax").value = page.state.bounds[0][1];
   $("#expr-ymin").value = page.state.bounds[1][0];
   $("#expr-ymax").value = page.state.bounds[1][1];
-  $("#data-generator").value = page.state.data.generator;
-  $("#data-n").value = page.state.data.n_samples;
-  $("#data-noise").value = page.state.data.noise;
-  $("#data-seed").value = page.state.data.seed;
+  renderDatasetControls();
   $("#noise-row").hidden = page.state.mode === "dataset";
 }
 
@@ -69,11 +70,21 @@ function hyperInput(config, index, hyper, shownDefault) {
     box.addEventListener("change", () => update(box.checked));
     return el("label", { class: "checkbox", title, for: id }, box, hyper.name);
   }
+  if (hyper.type === "choice") {  // e.g. lbfgs's line_search_fn: one of choices, or null
+    const options = [...(hyper.nullable ? [""] : []), ...(hyper.choices || [])];
+    const select = el("select", { id, "data-hp": hyper.name });
+    select.replaceChildren(...options.map((value) => el("option", { value, text: value || "none" })));
+    select.value = current ?? "";
+    select.addEventListener("change", () => update(select.value === "" ? null : select.value));
+    return el("label", { title }, hyper.name, select);
+  }
   const input = el("input", { id, "data-hp": hyper.name, type: "text", inputmode: "decimal" });
   input.value = Array.isArray(current) ? current.join(", ") : current ?? "";
   input.addEventListener("change", () => {
     const text = input.value.trim();
-    if (hyper.type === "pair") {
+    if (hyper.nullable && text === "") {
+      update(null);
+    } else if (hyper.type === "pair") {
       const parts = text.split(/[\s,]+/).filter(Boolean).map(Number);
       update(parts.length === 2 && parts.every(Number.isFinite) ? parts : text);
     } else {
@@ -101,10 +112,15 @@ function scheduleControls(config, index) {
     for (const [key, value] of Object.entries(config.schedule)) {
       if (key === "name") continue;
       const input = el("input", { type: "text", "data-schedule": key });
-      input.value = Array.isArray(value) ? value.join(", ") : value;
+      // A combinator's schedules are objects: edited as JSON (a broken one is sent as typed,
+      // and the API's 422 names the field).
+      const members = Array.isArray(value) && value.some((item) => typeof item === "object");
+      input.value = members ? JSON.stringify(value) : Array.isArray(value) ? value.join(", ") : value;
       input.addEventListener("change", () => {
         const text = input.value.trim();
-        if (Array.isArray(value)) config.schedule[key] = text.split(/[\s,]+/).filter(Boolean).map(Number);
+        if (members) {
+          try { config.schedule[key] = JSON.parse(text); } catch { config.schedule[key] = text; }
+        } else if (Array.isArray(value)) config.schedule[key] = text.split(/[\s,]+/).filter(Boolean).map(Number);
         else if (typeof value === "boolean") config.schedule[key] = text === "true";
         else if (typeof value === "number") config.schedule[key] = Number.isFinite(Number(text)) && text !== "" ? Number(text) : text;
         else config.schedule[key] = text;
@@ -189,27 +205,35 @@ export function renderConfigs() {
   $("#config-count").textContent = `(${page.state.configs.length}/${MAX_CONFIGS})`;
 }
 
+/* A job's 422 (runs.js): the whole message in its configuration's box, and each entry beside
+ * the control it names: the configuration's own fields there, the others (data, model, run
+ * settings) beside the page's controls. Called with no fields and no message, it clears. */
 export function markConfigErrors(index, fields, message) {
   const box = document.querySelector(`.config[data-config="${index}"]`);
+  if (!fields.length && !message) clearFieldErrors();
   if (!box) return;
   const text = box.querySelector(".error-text");
   text.textContent = message;
   text.hidden = !message;
   for (const input of box.querySelectorAll("input, select")) input.classList.remove("invalid");
-  for (const { field } of fields || []) {
-    const top = field.split(".")[0];
-    let selector = null;
-    if (top === "learning_rate") selector = '[data-field="learning_rate"]';
-    else if (top === "optimizer") selector = field.includes(".") ? `[data-hp="${field.split(".")[1]}"]` : '[data-field="optimizer"]';
-    else if (top === "schedule") selector = field.includes(".") ? `[data-schedule="${field.split(".")[1]}"]` : '[data-field="schedule"]';
-    else if (top === "batch_size" || top === "batching") selector = `[data-field="${top}"]`;
-    const input = selector && box.querySelector(selector);
-    if (input) {
-      input.classList.add("invalid");
-      const details = input.closest("details");
-      if (details) details.open = true;
-    }
+  for (const note of box.querySelectorAll(".field-error")) note.remove();
+  const elsewhere = [];
+  for (const entry of fields || []) {
+    const input = configControl(box, entry.field);
+    if (input) showBeside(input, `${entry.field}: ${entry.message}`);
+    else elsewhere.push(entry);
   }
+  markFieldErrors(elsewhere);
+}
+
+function configControl(box, field) {
+  const [top, second] = field.split(".");
+  let selector = null;
+  if (top === "learning_rate") selector = '[data-field="learning_rate"]';
+  else if (top === "optimizer") selector = second ? `[data-hp="${CSS.escape(second)}"]` : '[data-field="optimizer"]';
+  else if (top === "schedule") selector = second ? `[data-schedule="${CSS.escape(second)}"]` : '[data-field="schedule"]';
+  else if (top === "batch_size" || top === "batching") selector = `[data-field="${top}"]`;
+  return selector && box.querySelector(selector);
 }
 
 export function setExpressionStatus(message, isError) {

@@ -7,17 +7,28 @@
  *   state.js      the page's state and the URL (#state=<JSON>, so a link reproduces it)
  *   api.js        API calls, error messages, the API key, server-sent events over fetch
  *   keys.js       the API key field and its messages
- *   catalog.js    functions, optimizers and schedules from the service
+ *   catalog.js    functions, dataset models, optimizers and schedules from the service
  *   specs.js      job specs built from the state
  *   forms.js      the settings forms
+ *   datasetform.js  the Dataset tab: model, its options, generated or uploaded data
+ *   datasets.js   uploading a CSV data set
+ *   fielderrors.js  a 422's entries beside the fields they name
  *   surface.js    the loss surface under the paths
+ *   models.js     the dataset models' forward pass (the engine's, mirrored)
+ *   dataview.js   the data view: the samples and the model at the slider's step
  *   plots.js      the map, loss and learning-rate plots
  *   results.js    the results table and the replay
  *   runs.js       submitting, following, fetching and cancelling jobs
+ *   sweeps.js     learning-rate sweeps on the service (the body, progress, cancel)
+ *   compare.js    the Compare settings: race or sweep, tune first, the learning-rate range
+ *   sweepview.js  the sweep view: final loss against learning rate, picked runs on the map
+ *   tune.js       "tune first": each optimizer's learning rate from a halving sweep
  *   main.js       wiring: events, presets, export, start-up (this file) */
 import { MAX_CONFIGS, PRESETS, VALIDATE_DELAY_MS } from "./constants.js";
 import { loadCatalog } from "./catalog.js";
 import { $, el, numberOrNull, setRunStatus, showError } from "./dom.js";
+import { dataViewSnapshot, predictWithPage, watchDataView } from "./dataview.js";
+import { bindDatasetControls } from "./datasetform.js";
 import { renderAll, renderConfigs, renderRunControls, renderViewToggle, setExpressionStatus } from "./forms.js";
 import { bindKeyField } from "./keys.js";
 import { drawMap } from "./plots.js";
@@ -25,6 +36,8 @@ import { maxRecordedStep, setReplayStep, stopPlay, togglePlay } from "./results.
 import { cancelAll, clearRuns, refreshResults, runAll } from "./runs.js";
 import { clone, decodeState, page, saveState, shareLink, withDefaults } from "./state.js";
 import { loadSurface } from "./surface.js";
+import { bindCompareControls } from "./compare.js";
+import { cancelSweepView, clearSweepView, drawSweep, restoreSweepView, runSweepView, sweepSnapshot } from "./sweepview.js";
 
 let validateTimer = null;
 
@@ -52,6 +65,7 @@ function exportPng() {
 
 function onFunctionChanged() {
   clearRuns();
+  clearSweepView();
   page.replayStep = 0;
   refreshResults();
   saveState();
@@ -91,13 +105,14 @@ function bindMapClick() {
 
 function applyPreset(preset) {
   stopPlay();
-  page.state = withDefaults(preset.state);
+  // A lesson keeps the page's way of comparing (race or sweep) and its learning-rate range.
+  page.state = withDefaults(Object.assign({ compare: page.state.compare, lr_range: page.state.lr_range }, preset.state));
   renderAll();
   onFunctionChanged();
 }
 
 function bindFunctionControls() {
-  for (const button of document.querySelectorAll(".tabs button")) {
+  for (const button of document.querySelectorAll(".tabs button[data-mode]")) {
     button.addEventListener("click", () => {
       if (page.state.mode === button.dataset.mode) return;
       page.state.mode = button.dataset.mode;
@@ -120,16 +135,7 @@ function bindFunctionControls() {
     onFunctionChanged();
   });
   bound("#expr-xmin", 0, 0); bound("#expr-xmax", 0, 1); bound("#expr-ymin", 1, 0); bound("#expr-ymax", 1, 1);
-  const dataField = (selector, key, parse) => $(selector).addEventListener("change", (e) => {
-    const value = parse(e.target.value);
-    if (value === null) return;
-    page.state.data[key] = value;
-    onFunctionChanged();
-  });
-  dataField("#data-generator", "generator", (v) => v);
-  dataField("#data-n", "n_samples", (v) => (numberOrNull(v) === null ? null : Math.round(Number(v))));
-  dataField("#data-noise", "noise", numberOrNull);
-  dataField("#data-seed", "seed", (v) => (numberOrNull(v) === null ? null : Math.round(Number(v))));
+  bindDatasetControls(onFunctionChanged);
 }
 
 function bindRunControls() {
@@ -159,8 +165,16 @@ function bindControls() {
   for (const button of document.querySelectorAll(".toggle button")) {
     button.addEventListener("click", () => { page.state.view = button.dataset.view; renderViewToggle(); saveState(); drawMap(); });
   }
-  $("#run-button").addEventListener("click", runAll);
-  $("#cancel-button").addEventListener("click", cancelAll);
+  $("#run-button").addEventListener("click", () => (page.state.compare === "sweep" ? runSweepView() : runAll()));
+  $("#cancel-button").addEventListener("click", () => (page.state.compare === "sweep" ? cancelSweepView() : cancelAll()));
+  bindCompareControls(() => {
+    stopPlay();
+    clearRuns();
+    page.state.picked = [];
+    saveState();
+    refreshResults();
+    drawSweep();
+  });
   $("#export-json").addEventListener("click", exportJson);
   $("#export-png").addEventListener("click", exportPng);
   $("#copy-link").addEventListener("click", async () => {
@@ -210,6 +224,8 @@ async function main() {
   bindKeyField(reloadWithNewKey);
   await load();
   bindMapClick();
+  watchDataView();
+  restoreSweepView();
   document.body.dataset.ready = "true";
 }
 
@@ -223,8 +239,11 @@ window.descentPage = {
   },
   get surface() {
     const { surface } = page;
-    return surface ? { points: surface.points.map((p) => p.kind), hasGrid: !!surface.z, x: [surface.x[0], surface.x[surface.x.length - 1]], y: [surface.y[0], surface.y[surface.y.length - 1]] } : null;
+    return surface ? { points: surface.points.map((p) => p.kind), hasGrid: !!surface.z, x: surface.x && [surface.x[0], surface.x[surface.x.length - 1]], y: surface.y && [surface.y[0], surface.y[surface.y.length - 1]] } : null;
   },
+  get dataView() { return dataViewSnapshot(); },
+  predict: predictWithPage,
+  get sweep() { return sweepSnapshot(); },
   shareLink,
 };
 

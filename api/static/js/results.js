@@ -26,6 +26,7 @@ export function renderTable() {
     return el("tr", { "data-run": run.index },
       el("td", {}, el("span", { class: "swatch", style: `--swatch:${run.color}` })),
       el("td", { text: run.label }),
+      el("td", { class: "num", "data-col": "lr", text: run.lrText || "" }),
       statusCell,
       el("td", { class: "num", "data-col": "loss", text: r ? fmt(r.final && r.final.loss) : running && run.loss !== undefined ? `${fmt(run.loss)}…` : "" }),
       el("td", { class: "num", "data-col": "steps", text: r ? String(r.steps) : running && run.step !== undefined ? `${run.step}…` : "" }),

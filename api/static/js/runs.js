@@ -1,20 +1,23 @@
 /* Running the comparison: one job per configuration (POST /v1/jobs), progress from server-sent
- * events (or polling), the results fetched when each job ends, and Cancel. */
+ * events (or polling), the results fetched when each job ends, and Cancel. With "tune first"
+ * the learning rates come from a halving sweep before the jobs are submitted (tune.js). */
 import { COLORS, RESULT_MAX_POINTS, SSE_STREAMS, TERMINAL } from "./constants.js";
 import { api, eventStream } from "./api.js";
-import { $, setRunStatus, showError } from "./dom.js";
+import { $, fmt, setRunStatus, showError } from "./dom.js";
 import { markConfigErrors } from "./forms.js";
 import { drawCurves, drawMap } from "./plots.js";
 import { renderTable, stopPlay, updateSlider } from "./results.js";
 import { configLabel, jobSpec } from "./specs.js";
 import { page } from "./state.js";
 import { loadSurface } from "./surface.js";
+import { cancelSweep } from "./sweeps.js";
+import { TuningCancelled, tuneRates } from "./tune.js";
 
 const EVENT_TYPES = new Set(["message", "progress", "status", "job", "update", "end", "done", "finished", "complete"]);
 
 const jobPath = (run, rest = "") => `/v1/jobs/${encodeURIComponent(run.jobId)}${rest}`;
 
-export function anyRunning() { return page.runs.some((run) => run.jobId && !TERMINAL.has(run.status)); }
+export function anyRunning() { return !!page.tuning || page.runs.some((run) => run.jobId && !TERMINAL.has(run.status)); }
 
 function refreshRunButtons() {
   const { runs } = page;
@@ -48,9 +51,11 @@ export async function runAll() {
   page.replayStep = 0;
   const runs = page.state.configs.map((config, index) => ({
     index, color: COLORS[index], label: configLabel(config, index), spec: jobSpec(config), status: "submitting",
+    lrText: config.lr === null || config.lr === undefined || config.lr === "" ? "default" : fmt(config.lr),
   }));
   page.runs = runs;
   refreshResults();
+  if (page.state.tune && !(await tuneFirst(runs))) return;
   const problems = [];
   await Promise.all(runs.map(async (run) => {
     try {
@@ -67,6 +72,38 @@ export async function runAll() {
   }));
   if (problems.length) showError(`The service rejected ${problems.length === runs.length ? "the runs" : "some runs"}:\n${problems.join("\n")}`);
   refreshResults();
+}
+
+/* "Tune first": the runs' learning rates from a halving sweep (tune.js). False when the race
+ * is not to run (cancelled, failed, or replaced meanwhile). */
+async function tuneFirst(runs) {
+  for (const run of runs) run.status = "tuning";
+  refreshResults();
+  let tuned;
+  try {
+    tuned = await tuneRates(page.state.configs, (sweep) => {
+      const { runs_done: done, runs_total: total } = sweep.progress;
+      for (const run of runs) run.fraction = total ? done / total : 0;
+      setRunStatus(`tuning the learning rates… ${done}/${total} runs`);
+      renderTable();
+    });
+  } catch (err) {
+    const cancelled = err instanceof TuningCancelled;
+    for (const run of runs) Object.assign(run, { status: cancelled ? "cancelled" : "rejected", error: cancelled ? null : err.message, settled: true });
+    if (!cancelled) showError(`Tuning the learning rates failed:\n${err.message}`);
+    if (page.runs === runs) refreshResults();
+    return false;
+  }
+  if (page.runs !== runs) return false;
+  runs.forEach((run, index) => {
+    const config = Object.assign({}, page.state.configs[index], { lr: tuned[index].lr });
+    run.spec = jobSpec(config);
+    run.label = configLabel(config, index);
+    run.lrText = tuned[index].text;
+    run.status = "submitting";
+    delete run.fraction;
+  });
+  return true;
 }
 
 /* Progress by server-sent events (read with fetch, so the API key goes in a header); if the
@@ -171,6 +208,12 @@ async function finish(run) {
 }
 
 export async function cancelAll() {
+  if (page.tuning) {
+    page.tuning.stopped = true;
+    setRunStatus("cancelling…");
+    await cancelSweep(page.tuning.id);
+    return;
+  }
   const active = page.runs.filter((run) => run.jobId && !TERMINAL.has(run.status));
   setRunStatus("cancelling…");
   await Promise.all(active.map(async (run) => {

@@ -7,13 +7,24 @@ export function functionSpec() {
   if (state.mode === "expression") {
     return { expression: state.expr, variables: ["x", "y"], bounds: state.bounds };
   }
-  if (state.mode === "dataset") return "linear_regression";
+  if (state.mode === "dataset") return state.model;
   return state.fn;
 }
 
+/* The dataset model's function_params: only the values the user chose (the catalogue's
+ * defaults are the engine's). */
+export function modelParamsSpec() {
+  return Object.assign({}, page.state.model_params || {});
+}
+
+/* The job's `data` (docs/spec.md §2): an uploaded data set by id, or a seeded generator. */
 export function datasetSpec() {
   const d = page.state.data;
-  return { generator: d.generator, n_samples: d.n_samples, n_features: 1, noise: d.noise, seed: d.seed };
+  if (d.source === "dataset") return { dataset_id: d.dataset_id || "" };
+  const spec = { generator: d.generator, n_samples: d.n_samples, noise: d.noise, seed: d.seed };
+  if (d.n_features !== null && d.n_features !== undefined && d.n_features !== "") spec.n_features = d.n_features;
+  if (typeof d.options === "string" || (d.options && Object.keys(d.options).length)) spec.options = d.options;
+  return spec;
 }
 
 export function jobSpec(config) {
@@ -27,6 +38,8 @@ export function jobSpec(config) {
   const every = Math.max(1, Math.ceil(state.max_steps / RECORD_POINTS_TARGET));
   if (every > 1) spec.record_every = every;
   if (state.mode === "dataset") {
+    const params = modelParamsSpec();
+    if (Object.keys(params).length) spec.function_params = params;
     spec.data = datasetSpec();
     spec.batching = config.batching || "full";
     if (spec.batching === "minibatch") spec.batch_size = config.batch_size || 32;

@@ -1,12 +1,14 @@
 /* The loss surface under the paths: a catalogue function's grid and stationary points, a typed
- * formula's (validated by the same request), or the (w, b) MSE surface of the regression. */
+ * formula's (validated by the same request), or the (w, b) loss surface of a two-parameter
+ * dataset model. */
 import { SURFACE_RESOLUTION } from "./constants.js";
 import { api } from "./api.js";
 import { catalog } from "./catalog.js";
+import { loadSamples } from "./dataview.js";
 import { showError } from "./dom.js";
 import { setExpressionStatus } from "./forms.js";
 import { drawMap } from "./plots.js";
-import { datasetSpec, functionSpec } from "./specs.js";
+import { datasetSpec, functionSpec, modelParamsSpec } from "./specs.js";
 import { page } from "./state.js";
 
 let surfaceRequest = 0;  // only the latest request may set the surface
@@ -40,9 +42,9 @@ export async function loadSurface() {
   } catch (err) {
     if (request !== surfaceRequest) return;
     if (page.state.mode === "expression") setExpressionStatus(err.message, true);
-    else showError(`Could not load the surface: ${err.message}`);
+    else showError(`Could not load the ${page.state.mode === "dataset" ? "data set" : "surface"}: ${err.message}`);
     // Without a surface the paths are still drawn, on a plain plane.
-    page.surface = page.state.mode === "dataset" ? { x: null, y: null, z: null, points: [], axisNames: ["w", "b"], title: "linear regression: (w, b)" } : null;
+    page.surface = page.state.mode === "dataset" ? { x: null, y: null, z: null, points: [], axisNames: ["w", "b"], title: `${page.state.model}: no data` } : null;
     drawMap();
     return;
   }
@@ -71,18 +73,26 @@ async function expressionSurface() {
   return { x: grid.x, y: grid.y, z: grid.z, points, axisNames: ["x", "y"], title: `f(x, y) = ${page.state.expr}` };
 }
 
-/* The (w, b) plane of one-feature linear regression: the API computes the MSE surface from
- * the same generated data the jobs use. The box is widened to hold the start point and every
- * trajectory, so the paths are always drawn on the surface. */
+/* Dataset mode: first the samples (the data view's, POST /v1/samples). A model with two
+ * parameters (linear or logistic regression on one feature) has its (w, b) loss surface, which
+ * the API computes from the same data the jobs use (an uploaded data set goes inline, as the
+ * samples read back); the box is widened to hold the start point and every trajectory, so the
+ * paths are always drawn on the surface. Other models have no surface: the map is hidden. */
 async function datasetSurface() {
-  const base = { x: null, y: null, z: null, points: [], axisNames: ["w", "b"], title: "linear regression: MSE over (w, b)" };
-  let grid = await datasetGrid(null);
+  const samples = await loadSamples();
+  const names = samples.parameter_names.slice(0, 2);
+  const title = `${page.state.model.replace("_", " ")}: ${page.state.model === "linear_regression" ? "MSE" : "loss"} over (${names.join(", ")})`;
+  const base = { x: null, y: null, z: null, points: [], axisNames: names, title };
+  const data = surfaceData(samples);
+  if (samples.parameters !== 2 || !data) return base;
+  const model = { function: page.state.model, function_params: modelParamsSpec(), data };
+  let grid = await datasetGrid(model, null);
   const want = unionBox(grid, trajectoryExtent());
-  if (want) grid = await datasetGrid(want);
+  if (want) grid = await datasetGrid(model, want);
   let points = [];
   try {
     const bounds = [[grid.x[0], grid.x[grid.x.length - 1]], [grid.y[0], grid.y[grid.y.length - 1]]];
-    const analysis = await api("/v1/analyze", { body: { function: "linear_regression", data: datasetSpec(), bounds } });
+    const analysis = await api("/v1/analyze", { body: Object.assign({ bounds }, model) });
     points = normalizePoints(analysis.points || analysis.stationary_points || []);
   } catch (err) {
     points = [];  // the surface is drawn; the minimum's marker is a bonus
@@ -90,8 +100,16 @@ async function datasetSurface() {
   return Object.assign(base, { x: grid.x, y: grid.y, z: grid.z, points });
 }
 
-function datasetGrid(box) {
-  const body = { function: "linear_regression", data: datasetSpec(), resolution: SURFACE_RESOLUTION };
+/* The data the surface is computed from: the generator's spec, or an uploaded data set's rows
+ * (the surface endpoint reads no stored data sets) when all of them were read back. */
+function surfaceData(samples) {
+  const data = datasetSpec();
+  if (!("dataset_id" in data)) return data;
+  return samples.X.length === samples.n_samples ? { X: samples.X, y: samples.y } : null;
+}
+
+function datasetGrid(model, box) {
+  const body = Object.assign({ resolution: SURFACE_RESOLUTION }, model);
   if (box) Object.assign(body, { x_min: box.x0, x_max: box.x1, y_min: box.y0, y_max: box.y1 });
   return api("/v1/surface", { body });
 }
