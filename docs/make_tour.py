@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cli.plot import plot_rows, read_json, run_lesson
 from cli.plot_sweep import plot_sweep
+from docs.boundaries import plot_boundaries
 from engine import dumps, loads
 from engine.sweep import run_sweep_locally
 
@@ -46,7 +47,9 @@ def make_tour(prefixes: Sequence[str] = ()) -> list[Path]:
         started = time.perf_counter()
         lesson = read_json(path)
         rows = run_lesson(lesson)
-        image = plot_rows(rows, IMAGES / f"{path.stem}.png", title=lesson["lesson"])
+        # a lesson on two-feature classes (08_moons) draws each run's class regions
+        draw = plot_boundaries if lesson.get("picture") == "decision boundaries" else plot_rows
+        image = draw(rows, IMAGES / f"{path.stem}.png", title=lesson["lesson"])
         size = image.stat().st_size // 1024
         print(f"{lesson['lesson']}  ->  {image.relative_to(ROOT)} ({size} KB, "
               f"{time.perf_counter() - started:.1f} s)")

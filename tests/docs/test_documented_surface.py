@@ -176,7 +176,8 @@ RUN: dict[str, tuple[str, tuple[str, ...]]] = {
                            ("02_batching", "02.png"), ("03_many_parameters", "03.png"),
                            ("04_analytic_vs_numerical", "04.png"),
                            ("05_local_vs_global", "05.png"), ("06_saddle", "06.png"),
-                           ("07_momentum", "07.png"))},
+                           ("07_momentum", "07.png"), ("08_moons", "08.png"),
+                           ("09_newton", "09.png"))},
 }
 # Python blocks: each doc's run in order as one script (a notebook), with words its output holds
 PYTHON: dict[str, tuple[str, ...]] = {
@@ -189,7 +190,11 @@ PYTHON: dict[str, tuple[str, ...]] = {
         ("best run ", "w, b = [2. 1.]", "[['body', 'optimizer']]"),
 }
 # JSON request bodies the docs show on their own, and where they are POSTed
-POSTED: dict[str, str] = {}
+POSTED: dict[str, str] = {
+    'docs/spec.md: {"function": "rosenbrock", "optimizer": "adamw", "learning_rate": 0.01, "max_steps": 1000,':
+        "/v1/jobs",
+    'docs/spec.md: {"function": "rosenbrock", "max_steps": 20, "learning_rate": 1,': "/v1/jobs",
+}
 ELSEWHERE = {
     "README.md: make serve": SERVE,
     "docs/service.md: make serve": SERVE,

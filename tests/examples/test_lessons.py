@@ -209,6 +209,8 @@ def test_momentum_crosses_a_narrow_valley_many_times_faster() -> None:
 TESTED = {
     "01_learning_rate", "02_batching", "03_many_parameters", "04_analytic_vs_numerical",
     "05_local_vs_global", "06_saddle", "07_momentum",
+    "08_moons",  # its claims: tests/examples/test_moons.py
+    "09_newton",  # its claims: tests/examples/test_newton_lesson.py
 }
 
 
@@ -248,3 +250,31 @@ def test_the_learning_rate_curve_crawls_converges_and_diverges() -> None:
     adam = group("adam")
     assert not any(run["stop_reason"] == "diverged" for run in adam)
     assert adam[-1]["final"]["loss"] > 1e3 * best["adam"]["final_loss"]
+
+
+def test_the_learning_rate_picture_names_its_regions_in_order() -> None:
+    """docs/images/sweep_learning_rate.png's strip (cli/plot_sweep.py, computed from the result):
+    along the rate axis each optimizer crawls, then converges around its best rate, then
+    oscillates (Adam) or diverges (GD, momentum); the four regions are all named."""
+    from cli.plot_sweep import REGIONS, sweep_curves
+    from engine import dumps, loads
+    from engine.sweep import run_sweep_locally
+
+    body = json.loads((EXAMPLES / "sweeps" / "learning_rate.json").read_text())
+    result = loads(dumps(run_sweep_locally(body)))
+    best = {entry["key"]["optimizer"]: entry["learning_rate"] for entry in result["best"]}
+    named: set[str] = set()
+    for curve in sweep_curves(result, "learning_rate"):
+        names = [region.name for region in curve.regions]
+        assert names == sorted(set(names), key=REGIONS.index), (curve.label, names)
+        for before, after in zip(curve.regions, curve.regions[1:]):
+            assert before.first <= before.last < after.first
+        converge = next(region for region in curve.regions if region.name == "converge")
+        assert converge.first <= best[curve.label.split("=")[1]] <= converge.last
+        named.update(names)
+    assert named == set(REGIONS)
+    by_label = {curve.label: [region.name for region in curve.regions]
+                for curve in sweep_curves(result, "learning_rate")}
+    assert by_label["optimizer=gd"] == by_label["optimizer=momentum"] == [
+        "crawl", "converge", "diverge"]
+    assert by_label["optimizer=adam"] == ["crawl", "converge", "oscillate"]

@@ -56,3 +56,20 @@ def test_the_commands_draw_it(result: dict, tmp_path: Path) -> None:
                                   str(tmp_path / "x.png")), 2, "on its own")
     assert_one_line_error(descent("sweep", str(sweep), "--plot", str(tmp_path / "x.txt")), 2,
                           "--plot", ".png")
+
+
+def test_a_halving_result_draws_its_pruned_runs_apart(tmp_path: Path) -> None:
+    """Pruned runs' losses are from fewer steps: hollow markers, off the curve and its regions."""
+    from cli.plot_sweep import plot_sweep
+
+    body = {**SWEEP, "search": {"method": "halving", "eta": 3, "min_steps": 30}}
+    halving = loads(dumps(run_sweep_locally(body)))
+    for curve in sweep_curves(halving, "learning_rate"):
+        pruned = [value for value, _ in curve.pruned]
+        assert pruned and not set(pruned) & set(curve.values)
+        assert sorted(curve.values + curve.diverged + pruned) == RATES
+        covered = {value for value in curve.values + curve.diverged
+                   if any(region.first <= value <= region.last for region in curve.regions)}
+        assert covered == set(curve.values + curve.diverged)
+    picture = plot_sweep(halving, tmp_path / "halving.png")
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
