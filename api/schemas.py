@@ -334,7 +334,7 @@ class OptimizerAlias(BaseModel):
 
 class HyperparameterDescription(BaseModel):
     name: str
-    type: Literal["float", "int", "bool", "pair"]
+    type: Literal["float", "int", "bool", "pair", "choice"]
     default: Any
     minimum: float | None
     maximum: float | None
@@ -342,6 +342,8 @@ class HyperparameterDescription(BaseModel):
     exclusive_maximum: bool
     range: str = Field(examples=["in [0.0, inf)"])
     description: str
+    nullable: bool = Field(default=False, description="null is accepted too (torch's None).")
+    choices: list[str] | None = Field(default=None, description="A `choice`'s values.")
 
 
 class OptimizerDescription(BaseModel):
@@ -349,9 +351,12 @@ class OptimizerDescription(BaseModel):
     carry the same hyperparameters)."""
 
     name: str = Field(examples=["adam"])
+    applicable: bool = Field(description="false for torch's optimizers that do not apply to "
+                             "dense parameters (`sparse_adam`): listed, refused in a spec, with "
+                             "the reason as the description.")
     description: str
     aliases: list[OptimizerAlias]
-    default_learning_rate: float
+    default_learning_rate: float | None
     cycles_momentum: bool = Field(description="Has a momentum or beta1 onecycle can cycle.")
     hyperparameters: list[HyperparameterDescription]
 

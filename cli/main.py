@@ -154,6 +154,9 @@ def _command_optimizers(args: argparse.Namespace) -> int:
         print(json.dumps(optimizers, indent=2))
         return EXIT_OK
     for entry in optimizers:
+        if not entry["applicable"]:
+            print(f"{entry['name']:<9} not applicable: {entry['description']}")
+            continue
         print(f"{entry['name']:<9} lr={entry['default_learning_rate']:<7g} {entry['description']}")
         hyper = ", ".join(f"{h['name']}={json.dumps(h['default'])}"
                           for h in entry["hyperparameters"])

@@ -667,6 +667,8 @@ def resolve_optimizer(config: str | dict[str, Any]) -> tuple[OptimizerDef, dict[
     preset: dict[str, Any] = {}
     if key in ALIASES:
         key, preset = ALIASES[key]
+    if key in NOT_APPLICABLE:
+        raise SpecError("optimizer", f"{key} is not applicable here: {NOT_APPLICABLE[key]}")
     if key not in OPTIMIZERS:
         raise SpecError("optimizer", f"unknown optimizer {name!r}; known: {_known_names()}")
     defn = OPTIMIZERS[key]
@@ -731,14 +733,24 @@ def _range_text(hyper: Hyperparameter) -> str:
     return f"in {interval_text(hyper)}{nullable}"
 
 
+NOT_APPLICABLE = {
+    "sparse_adam": "torch.optim.SparseAdam updates only the entries a sparse gradient touches "
+                   "(embedding tables); every objective here has dense parameters and gradients, "
+                   "for which its dense form is adam",
+}
+"""torch.optim's optimizers that do not apply to dense parameters: listed, and refused by name."""
+
+
 def describe_optimizers() -> list[dict[str, Any]]:
     """Every family for ``GET /v1/optimizers``: name, description, aliases (with the
     hyperparameters each sets), default learning rate, and each hyperparameter's name, type,
-    default, range and description."""
+    default, range and description; then torch's optimizers that do not apply here
+    (``applicable: false``, the reason as the description)."""
     described = []
     for defn in OPTIMIZERS.values():
         described.append({
             "name": defn.name,
+            "applicable": True,
             "description": defn.description,
             "aliases": [
                 {"name": alias, "sets": dict(preset)}
@@ -764,4 +776,7 @@ def describe_optimizers() -> list[dict[str, Any]]:
                 for hyper in defn.hyperparameters
             ],
         })
+    described += [{"name": name, "applicable": False, "description": reason, "aliases": [],
+                   "default_learning_rate": None, "cycles_momentum": False,
+                   "hyperparameters": []} for name, reason in NOT_APPLICABLE.items()]
     return described

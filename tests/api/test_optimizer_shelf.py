@@ -182,3 +182,14 @@ def test_newton_without_an_exact_hessian_is_a_422_naming_optimizer(client: TestC
                                                                    body: dict) -> None:
     message = refusal(client, {**body, "optimizer": "newton", "max_steps": 3}, "optimizer")
     assert "Hessian" in message
+
+
+# sparse_adam: torch's, for sparse gradients only
+
+@pytest.mark.parametrize("optimizer", ["sparse_adam", {"name": "sparse_adam"}])
+def test_sparse_adam_is_listed_as_not_applicable_and_refused_saying_why(client: TestClient,
+                                                                        optimizer: Any) -> None:
+    sparse = listed(client, "sparse_adam")
+    assert sparse["applicable"] is False and sparse["hyperparameters"] == []
+    message = refusal(client, {"function": "sphere", "optimizer": optimizer}, "optimizer")
+    assert "not applicable" in message and "dense" in message

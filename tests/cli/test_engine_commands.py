@@ -179,7 +179,11 @@ def test_optimizers_table_and_json() -> None:
     assert {"sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam",
             "radam"} <= set(names)
     for entry in listed:  # each optimizer heads a line: name and default learning rate
-        assert f"\n{entry['name']:<9} lr={entry['default_learning_rate']:<7g} " in "\n" + text
+        if entry["applicable"]:
+            assert f"\n{entry['name']:<9} lr={entry['default_learning_rate']:<7g} " in "\n" + text
+        else:  # torch's sparse_adam: listed, and why it does not apply
+            assert f"\n{entry['name']:<9} not applicable: " in "\n" + text
+    assert not all(entry["applicable"] for entry in listed)
 
 
 def test_plot_with_and_without_its_options(tmp_path: Path) -> None:

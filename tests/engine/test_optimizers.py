@@ -401,8 +401,17 @@ def _check_rows_move_alone(defn: OptimizerDef, hyper: np.ndarray) -> None:
         np.testing.assert_array_equal(alone[0], together[r])
 
 
+def test_torchs_optimizers_for_sparse_gradients_are_listed_as_not_applicable_and_refused(
+) -> None:
+    (sparse,) = [entry for entry in describe_optimizers() if not entry["applicable"]]
+    assert sparse["name"] == "sparse_adam" and "dense" in sparse["description"]
+    with pytest.raises(SpecError, match="sparse_adam is not applicable here") as refused:
+        resolve_optimizer("sparse_adam")
+    assert refused.value.field == "optimizer"
+
+
 def test_describe_optimizers_lists_every_family_with_its_hyperparameters() -> None:
-    described = {entry["name"]: entry for entry in describe_optimizers()}
+    described = {entry["name"]: entry for entry in describe_optimizers() if entry["applicable"]}
     assert set(described) == set(OPTIMIZERS)
     assert {alias["name"] for entry in described.values() for alias in entry["aliases"]} == set(
         ALIASES)

@@ -8,7 +8,7 @@ import { page } from "./state.js";
 export const catalog = { functions: [], details: {}, models: [], optimizers: [], optimizerByName: {}, schedules: [] };
 
 function normalizeOptimizers(body) {
-  return listOf(body, "optimizers").map((opt) => ({
+  return listOf(body, "optimizers").filter((opt) => opt.applicable !== false).map((opt) => ({
     name: opt.name,
     description: opt.description || "",
     defaultLr: opt.default_learning_rate ?? opt.default_lr ?? 0.001,
