@@ -217,6 +217,14 @@ class JobSpec(StrictModel):
                  "schedule": {"name": "sequential", "milestones": [100], "schedules": [
                      {"name": "linear", "start_factor": 0.01, "total_iters": 100},
                      {"name": "cosine", "t_max": 900}]}},
+                {"function": "rosenbrock", "learning_rate": 1, "max_steps": 20,
+                 "optimizer": {"name": "lbfgs", "line_search_fn": "strong_wolfe"}},
+                {"function": "saddle", "optimizer": {"name": "newton", "damping": 0},
+                 "init": [0.3, 0.2], "max_steps": 5},
+                {"function": "mlp", "function_params": {"hidden": 8},
+                 "data": {"generator": "moons", "n_samples": 200, "seed": 0},
+                 "optimizer": {"name": "muon", "adamw_lr": 3e-3}, "learning_rate": 0.02,
+                 "max_steps": 200},
             ]
         },
     )

@@ -44,6 +44,16 @@ SUBMIT_EXAMPLES = {
         "data": {"generator": "linear", "n_samples": 200, "seed": 0},
         "optimizer": "sgd", "learning_rate": 0.1, "batching": "minibatch", "batch_size": 16,
         "max_epochs": 5}},
+    "lbfgs": {"summary": "L-BFGS with a strong-Wolfe line search", "value": {
+        "function": "rosenbrock", "learning_rate": 1, "max_steps": 20,
+        "optimizer": {"name": "lbfgs", "line_search_fn": "strong_wolfe"}}},
+    "newton": {"summary": "Newton's method, drawn to a saddle", "value": {
+        "function": "saddle", "optimizer": "newton", "init": [0.3, 0.2], "max_steps": 5}},
+    "warmup_cosine": {"summary": "Linear warm-up then cosine", "value": {
+        "function": "rosenbrock", "optimizer": "adamw", "learning_rate": 0.01, "max_steps": 1000,
+        "schedule": {"name": "sequential", "milestones": [100], "schedules": [
+            {"name": "linear", "start_factor": 0.01, "total_iters": 100},
+            {"name": "cosine", "t_max": 900}]}}},
 }
 
 

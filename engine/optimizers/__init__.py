@@ -5,7 +5,7 @@ from engine.optimizers.registry import (
     ALIASES,
     OPTIMIZERS,
     describe_optimizers,
-    hyper_columns,
+    hyper_labels,
     hyper_row,
     resolve_optimizer,
 )
@@ -16,7 +16,7 @@ __all__ = [
     "Hyperparameter",
     "OptimizerDef",
     "describe_optimizers",
-    "hyper_columns",
+    "hyper_labels",
     "hyper_row",
     "resolve_optimizer",
 ]

@@ -13,6 +13,7 @@ run's base learning rate (the constructor's ``lr``), for the few updates that re
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -21,6 +22,17 @@ import numpy as np
 
 Layout = tuple[tuple[int, ...], ...]
 """The shapes of the parameter tensors, in the order the flat parameter vector holds them."""
+
+
+def hyper_columns(*names: str) -> Any:
+    """The columns of a family's hyper row by name: a namedtuple whose fields are ``names`` and
+    whose values are their positions 0..n-1, so a kernel reads ``hyper[r, ADAM.beta1]``.
+
+    numba freezes a global namedtuple as a constant, and LLVM folds the attribute to the
+    column number: the compiled code is the same as with literal columns (and caches the
+    same). ``OptimizerDef`` checks these names against its declared hyperparameters. Typed
+    ``Any``: the fields are made at run time, beyond mypy's sight."""
+    return namedtuple("HyperColumns", names)(*range(len(names)))
 
 
 class InitState(Protocol):
@@ -36,9 +48,10 @@ class Hyperparameter:
     """One hyperparameter, as ``GET /v1/optimizers`` lists it.
 
     ``kind``: ``float``, ``int``, ``bool``, ``pair`` (two floats, e.g. ``betas``: it takes two
-    columns of the hyper row) or ``choice`` (one of ``choices``, a string; its column holds its
-    1-based position). ``minimum``/``maximum`` with ``exclusive_*`` give the range. ``nullable``:
-    ``null`` is accepted too (torch's ``None``: column nan for a number, 0 for a choice).
+    columns of the hyper row, named by ``parts``) or ``choice`` (one of ``choices``, a string;
+    its column holds its 1-based position). ``minimum``/``maximum`` with ``exclusive_*`` give
+    the range. ``nullable``: ``null`` is accepted too (torch's ``None``: column nan for a
+    number, 0 for a choice).
     """
 
     name: str
@@ -51,24 +64,44 @@ class Hyperparameter:
     description: str = ""
     choices: tuple[str, ...] = ()
     nullable: bool = False
+    parts: tuple[str, ...] = ()
+    """A pair's two columns as the kernel names them (``betas``: ``beta1``, ``beta2``)."""
+
+    def __post_init__(self) -> None:
+        if len(self.parts) != (2 if self.kind == "pair" else 0):
+            raise ValueError(f"hyperparameter {self.name!r}: a pair names its two columns in "
+                             f"parts, and only a pair has parts; got kind={self.kind!r}, "
+                             f"parts={self.parts!r}")
 
     @property
     def width(self) -> int:
         return 2 if self.kind == "pair" else 1
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The names of the hyper row's columns it takes: a pair's parts, else its name."""
+        return self.parts if self.kind == "pair" else (self.name,)
+
 
 @dataclass(frozen=True)
 class OptimizerDef:
-    """An optimizer family (``sgd``, ``adam``, ...)."""
+    """An optimizer family (``sgd``, ``adam``, ...).
+
+    ``columns`` (``hyper_columns``, declared beside the kernel) names the hyper row's columns
+    as the kernel reads them; the declared hyperparameters, a pair expanded to its parts, must
+    name the same columns in the same order, or the family is refused at import."""
 
     name: str
     kernel: Callable
     hyperparameters: tuple[Hyperparameter, ...]
+    columns: Any
     state_slots: int
     default_lr: float
     init_state: InitState
     description: str = ""
-    momentum_column: int | None = None  # the hyper column OneCycleLR cycles (momentum or beta1)
+    momentum_column: int | None = None
+    """The hyper column OneCycleLR and CyclicLR cycle (momentum or beta1), given by name:
+    ``momentum_column=ADAM.beta1``."""
     reported_state: tuple[tuple[str, int], ...] = ()
     """State slots a result reports in ``final``, as (name, slot): ASGD's running average
     ``ax`` is ``final.averaged_params``."""
@@ -86,3 +119,16 @@ class OptimizerDef:
     needs_matrices: bool = False
     """The optimizer steps weight matrices (Muon): an objective whose parameters hold no 2-D
     tensor (``engine.optimizers.layout``) is refused at validation."""
+
+    def __post_init__(self) -> None:
+        declared = tuple(column for hyper in self.hyperparameters for column in hyper.columns)
+        kernel = tuple(getattr(self.columns, "_fields", ()))
+        if declared != kernel:
+            raise ValueError(
+                f"optimizer {self.name!r}: the declared hyperparameters give the hyper columns "
+                f"{declared}, but its kernel reads {kernel}; declare them in the kernel's order "
+                "(a pair's parts as the kernel names them)"
+            )
+        if self.momentum_column is not None and not 0 <= self.momentum_column < len(kernel):
+            raise ValueError(f"optimizer {self.name!r}: momentum_column {self.momentum_column} "
+                             f"is not one of its {len(kernel)} columns")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 from engine.kernels import OPTIMIZER_SIGNATURE, compiled, flat
+from engine.optimizers.base import hyper_columns
 from engine.optimizers.kernels import _lerp, _maximum, _shared_row
 
 
@@ -28,12 +29,15 @@ def _sign(value: float) -> float:
     return value
 
 
+LION = hyper_columns("beta1", "beta2", "weight_decay", "decoupled_weight_decay")
+
+
 @compiled(inline="always")
 def _lion_rows(params, grads, exp_avg, hyper, lr, init_lr, first, stop, dims):
-    beta1 = hyper[first, 0]
-    beta2 = hyper[first, 1]
-    weight_decay = hyper[first, 2]
-    decoupled = hyper[first, 3] != 0.0
+    beta1 = hyper[first, LION.beta1]
+    beta2 = hyper[first, LION.beta2]
+    weight_decay = hyper[first, LION.weight_decay]
+    decoupled = hyper[first, LION.decoupled_weight_decay] != 0.0
     weight1 = 1.0 - beta1
     weight2 = 1.0 - beta2
     for r in range(first, stop):
@@ -94,19 +98,25 @@ def rectification(rectify, t, beta2, threshold, degenerated_to_sgd):
     return rt, n_sma
 
 
+ADABELIEF = hyper_columns(
+    "beta1", "beta2", "weight_decay", "weight_decouple", "fixed_decay", "rectify",
+    "n_sma_threshold", "degenerated_to_sgd", "ams_bound", "eps",
+)
+
+
 @compiled(inline="always")
 def _adabelief_rows(params, grads, exp_avg, exp_avg_var, max_exp_avg_var, hyper, lr, first,
                     stop, dims, t):
-    beta1 = hyper[first, 0]
-    beta2 = hyper[first, 1]
-    weight_decay = hyper[first, 2]
-    decouple = hyper[first, 3] != 0.0
-    fixed_decay = hyper[first, 4] != 0.0
-    rectify = hyper[first, 5] != 0.0
-    threshold = hyper[first, 6]
-    degenerated_to_sgd = hyper[first, 7] != 0.0
-    ams_bound = hyper[first, 8] != 0.0
-    eps = hyper[first, 9]
+    beta1 = hyper[first, ADABELIEF.beta1]
+    beta2 = hyper[first, ADABELIEF.beta2]
+    weight_decay = hyper[first, ADABELIEF.weight_decay]
+    decouple = hyper[first, ADABELIEF.weight_decouple] != 0.0
+    fixed_decay = hyper[first, ADABELIEF.fixed_decay] != 0.0
+    rectify = hyper[first, ADABELIEF.rectify] != 0.0
+    threshold = hyper[first, ADABELIEF.n_sma_threshold]
+    degenerated_to_sgd = hyper[first, ADABELIEF.degenerated_to_sgd] != 0.0
+    ams_bound = hyper[first, ADABELIEF.ams_bound] != 0.0
+    eps = hyper[first, ADABELIEF.eps]
     weight1 = 1.0 - beta1
     weight2 = 1.0 - beta2
     bias_correction1 = 1.0 - math.pow(beta1, t)

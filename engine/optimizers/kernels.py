@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 
 from engine.kernels import OPTIMIZER_SIGNATURE, compiled, flat
+from engine.optimizers.base import hyper_columns
 
 
 @compiled(inline="always")
@@ -61,6 +62,9 @@ def _decay_and_moments(g, p, m, v, weight_decay, decoupled, lr_r, weight1, beta2
     return g, p, _lerp(m, g, weight1), v * beta2 + weight2 * g * g
 
 
+SGD = hyper_columns("momentum", "dampening", "nesterov", "weight_decay")
+
+
 @compiled(OPTIMIZER_SIGNATURE)
 def sgd_update(params, grads, state, hyper, step, lr):
     """SGD (torch.optim.SGD). hyper: momentum, dampening, nesterov, weight_decay.
@@ -72,10 +76,10 @@ def sgd_update(params, grads, state, hyper, step, lr):
     """
     n_runs, dims = params.shape
     for r in range(n_runs):
-        momentum = hyper[r, 0]
-        dampening = hyper[r, 1]
-        nesterov = hyper[r, 2] != 0.0
-        weight_decay = hyper[r, 3]
+        momentum = hyper[r, SGD.momentum]
+        dampening = hyper[r, SGD.dampening]
+        nesterov = hyper[r, SGD.nesterov] != 0.0
+        weight_decay = hyper[r, SGD.weight_decay]
         neg_lr = -lr[r]
         for i in range(dims):
             g = grads[r, i]
@@ -111,6 +115,10 @@ def _shared_row(hyper) -> bool:
     return not differs
 
 
+ADAM = hyper_columns("beta1", "beta2", "eps", "weight_decay", "amsgrad")
+ADAMW = ADAM  # adam_update and adamw_update share _adam_core
+
+
 @compiled(inline="always")
 def _adam_rows(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, hyper, lr, first, stop,
                dims, decoupled, bias_correction1, bias_correction2_sqrt):
@@ -119,11 +127,11 @@ def _adam_rows(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, hyper, lr, fi
     The arrays are flat views (``flat``) and ``dims`` a compile-time constant where the caller
     can make it one: with ``first`` the constant 0 too, LLVM sees unit-stride rows and
     vectorises the loop over runs."""
-    beta1 = hyper[first, 0]
-    beta2 = hyper[first, 1]
-    eps = hyper[first, 2]
-    weight_decay = hyper[first, 3]
-    amsgrad = hyper[first, 4] != 0.0
+    beta1 = hyper[first, ADAM.beta1]
+    beta2 = hyper[first, ADAM.beta2]
+    eps = hyper[first, ADAM.eps]
+    weight_decay = hyper[first, ADAM.weight_decay]
+    amsgrad = hyper[first, ADAM.amsgrad] != 0.0
     weight1 = 1.0 - beta1
     weight2 = 1.0 - beta2
     for r in range(first, stop):
@@ -149,8 +157,8 @@ def _adam_core(params, grads, state, hyper, step, lr, decoupled):
     n_runs, dims = params.shape
     flat_params, flat_grads = flat(params), flat(grads)
     exp_avg, exp_avg_sq, max_exp_avg_sq = flat(state[0]), flat(state[1]), flat(state[2])
-    bias_correction1 = 1.0 - hyper[0, 0] ** t
-    bias_correction2_sqrt = (1.0 - hyper[0, 1] ** t) ** 0.5
+    bias_correction1 = 1.0 - hyper[0, ADAM.beta1] ** t
+    bias_correction2_sqrt = (1.0 - hyper[0, ADAM.beta2] ** t) ** 0.5
     if _shared_row(hyper):
         if dims == 2:  # all runs as one block, from the constant 0, 2 wide: vectorised
             _adam_rows(flat_params, flat_grads, exp_avg, exp_avg_sq, max_exp_avg_sq, hyper, lr,
@@ -160,10 +168,10 @@ def _adam_core(params, grads, state, hyper, step, lr, decoupled):
                        0, n_runs, dims, decoupled, bias_correction1, bias_correction2_sqrt)
         return
     for r in range(n_runs):  # one by one; the bias corrections (three pow()) change with betas
-        if r > 0 and hyper[r, 0] != hyper[r - 1, 0]:
-            bias_correction1 = 1.0 - hyper[r, 0] ** t
-        if r > 0 and hyper[r, 1] != hyper[r - 1, 1]:
-            bias_correction2_sqrt = (1.0 - hyper[r, 1] ** t) ** 0.5
+        if r > 0 and hyper[r, ADAM.beta1] != hyper[r - 1, ADAM.beta1]:
+            bias_correction1 = 1.0 - hyper[r, ADAM.beta1] ** t
+        if r > 0 and hyper[r, ADAM.beta2] != hyper[r - 1, ADAM.beta2]:
+            bias_correction2_sqrt = (1.0 - hyper[r, ADAM.beta2] ** t) ** 0.5
         _adam_rows(flat_params, flat_grads, exp_avg, exp_avg_sq, max_exp_avg_sq, hyper, lr,
                    r, r + 1, dims, decoupled, bias_correction1, bias_correction2_sqrt)
 
@@ -186,6 +194,9 @@ def adamw_update(params, grads, state, hyper, step, lr):
     _adam_core(params, grads, state, hyper, step, lr, True)
 
 
+RMSPROP = hyper_columns("alpha", "eps", "weight_decay", "momentum", "centered")
+
+
 @compiled(OPTIMIZER_SIGNATURE)
 def rmsprop_update(params, grads, state, hyper, step, lr):
     """RMSprop (torch.optim.RMSprop). hyper: alpha, eps, weight_decay, momentum, centered.
@@ -196,11 +207,11 @@ def rmsprop_update(params, grads, state, hyper, step, lr):
     """
     n_runs, dims = params.shape
     for r in range(n_runs):
-        alpha = hyper[r, 0]
-        eps = hyper[r, 1]
-        weight_decay = hyper[r, 2]
-        momentum = hyper[r, 3]
-        centered = hyper[r, 4] != 0.0
+        alpha = hyper[r, RMSPROP.alpha]
+        eps = hyper[r, RMSPROP.eps]
+        weight_decay = hyper[r, RMSPROP.weight_decay]
+        momentum = hyper[r, RMSPROP.momentum]
+        centered = hyper[r, RMSPROP.centered] != 0.0
         neg_lr = -lr[r]
         weight = 1.0 - alpha
         for i in range(dims):
@@ -225,6 +236,9 @@ def rmsprop_update(params, grads, state, hyper, step, lr):
                 params[r, i] = p + neg_lr * g / avg
 
 
+ADAGRAD = hyper_columns("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+
+
 @compiled(OPTIMIZER_SIGNATURE)
 def adagrad_update(params, grads, state, hyper, step, lr):
     """Adagrad (torch.optim.Adagrad). hyper: lr_decay, weight_decay, initial_accumulator_value,
@@ -236,9 +250,9 @@ def adagrad_update(params, grads, state, hyper, step, lr):
     t = float(step)
     n_runs, dims = params.shape
     for r in range(n_runs):
-        lr_decay = hyper[r, 0]
-        weight_decay = hyper[r, 1]
-        eps = hyper[r, 3]
+        lr_decay = hyper[r, ADAGRAD.lr_decay]
+        weight_decay = hyper[r, ADAGRAD.weight_decay]
+        eps = hyper[r, ADAGRAD.eps]
         neg_clr = -(lr[r] / (1.0 + (t - 1.0) * lr_decay))
         for i in range(dims):
             g = grads[r, i]
@@ -251,6 +265,9 @@ def adagrad_update(params, grads, state, hyper, step, lr):
             params[r, i] = p + neg_clr * g / std
 
 
+ADADELTA = hyper_columns("rho", "eps", "weight_decay")
+
+
 @compiled(OPTIMIZER_SIGNATURE)
 def adadelta_update(params, grads, state, hyper, step, lr):
     """Adadelta (torch.optim.Adadelta). hyper: rho, eps, weight_decay.
@@ -261,9 +278,9 @@ def adadelta_update(params, grads, state, hyper, step, lr):
     """
     n_runs, dims = params.shape
     for r in range(n_runs):
-        rho = hyper[r, 0]
-        eps = hyper[r, 1]
-        weight_decay = hyper[r, 2]
+        rho = hyper[r, ADADELTA.rho]
+        eps = hyper[r, ADADELTA.eps]
+        weight_decay = hyper[r, ADADELTA.weight_decay]
         neg_lr = -lr[r]
         weight = 1.0 - rho
         for i in range(dims):
@@ -281,6 +298,9 @@ def adadelta_update(params, grads, state, hyper, step, lr):
             params[r, i] = p + neg_lr * delta
 
 
+ADAMAX = hyper_columns("beta1", "beta2", "eps", "weight_decay")
+
+
 @compiled(OPTIMIZER_SIGNATURE)
 def adamax_update(params, grads, state, hyper, step, lr):
     """Adamax (torch.optim.Adamax). hyper: beta1, beta2, eps, weight_decay.
@@ -291,10 +311,10 @@ def adamax_update(params, grads, state, hyper, step, lr):
     t = float(step)
     n_runs, dims = params.shape
     for r in range(n_runs):
-        beta1 = hyper[r, 0]
-        beta2 = hyper[r, 1]
-        eps = hyper[r, 2]
-        weight_decay = hyper[r, 3]
+        beta1 = hyper[r, ADAMAX.beta1]
+        beta2 = hyper[r, ADAMAX.beta2]
+        eps = hyper[r, ADAMAX.eps]
+        weight_decay = hyper[r, ADAMAX.weight_decay]
         neg_clr = -(lr[r] / (1.0 - beta1**t))
         weight1 = 1.0 - beta1
         for i in range(dims):
@@ -307,6 +327,11 @@ def adamax_update(params, grads, state, hyper, step, lr):
             exp_inf = _maximum(state[1, r, i] * beta2, abs(g) + eps)
             state[1, r, i] = exp_inf
             params[r, i] = p + neg_clr * m / exp_inf
+
+
+NADAM = hyper_columns(
+    "beta1", "beta2", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay",
+)
 
 
 @compiled(OPTIMIZER_SIGNATURE)
@@ -322,12 +347,12 @@ def nadam_update(params, grads, state, hyper, step, lr):
     t = float(step)
     n_runs, dims = params.shape
     for r in range(n_runs):
-        beta1 = hyper[r, 0]
-        beta2 = hyper[r, 1]
-        eps = hyper[r, 2]
-        weight_decay = hyper[r, 3]
-        momentum_decay = hyper[r, 4]
-        decoupled = hyper[r, 5] != 0.0
+        beta1 = hyper[r, NADAM.beta1]
+        beta2 = hyper[r, NADAM.beta2]
+        eps = hyper[r, NADAM.eps]
+        weight_decay = hyper[r, NADAM.weight_decay]
+        momentum_decay = hyper[r, NADAM.momentum_decay]
+        decoupled = hyper[r, NADAM.decoupled_weight_decay] != 0.0
         lr_r = lr[r]
         bias_correction2 = 1.0 - beta2**t
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))
@@ -350,6 +375,9 @@ def nadam_update(params, grads, state, hyper, step, lr):
             params[r, i] = p + avg_coefficient * m / denom
 
 
+RADAM = hyper_columns("beta1", "beta2", "eps", "weight_decay", "decoupled_weight_decay")
+
+
 @compiled(OPTIMIZER_SIGNATURE)
 def radam_update(params, grads, state, hyper, step, lr):
     """RAdam (torch.optim.RAdam). hyper: beta1, beta2, eps, weight_decay, decoupled_weight_decay.
@@ -362,11 +390,11 @@ def radam_update(params, grads, state, hyper, step, lr):
     t = float(step)
     n_runs, dims = params.shape
     for r in range(n_runs):
-        beta1 = hyper[r, 0]
-        beta2 = hyper[r, 1]
-        eps = hyper[r, 2]
-        weight_decay = hyper[r, 3]
-        decoupled = hyper[r, 4] != 0.0
+        beta1 = hyper[r, RADAM.beta1]
+        beta2 = hyper[r, RADAM.beta2]
+        eps = hyper[r, RADAM.eps]
+        weight_decay = hyper[r, RADAM.weight_decay]
+        decoupled = hyper[r, RADAM.decoupled_weight_decay] != 0.0
         lr_r = lr[r]
         bias_correction1 = 1.0 - beta1**t
         beta2_power = beta2**t
@@ -395,6 +423,9 @@ def radam_update(params, grads, state, hyper, step, lr):
             params[r, i] = p + -1.0 * update
 
 
+RPROP = hyper_columns("etaminus", "etaplus", "step_size_min", "step_size_max")
+
+
 @compiled(OPTIMIZER_SIGNATURE)
 def rprop_update(params, grads, state, hyper, step, lr):
     """Rprop (torch.optim.Rprop). hyper: etaminus, etaplus, step_size_min, step_size_max.
@@ -406,10 +437,10 @@ def rprop_update(params, grads, state, hyper, step, lr):
     rate of later steps, and so a schedule, does not change Rprop's steps)."""
     n_runs, dims = params.shape
     for r in range(n_runs):
-        etaminus = hyper[r, 0]
-        etaplus = hyper[r, 1]
-        step_min = hyper[r, 2]
-        step_max = hyper[r, 3]
+        etaminus = hyper[r, RPROP.etaminus]
+        etaplus = hyper[r, RPROP.etaplus]
+        step_min = hyper[r, RPROP.step_size_min]
+        step_max = hyper[r, RPROP.step_size_max]
         if step == 1:
             for i in range(dims):
                 state[1, r, i] = lr[r]
@@ -428,6 +459,9 @@ def rprop_update(params, grads, state, hyper, step, lr):
             state[0, r, i] = g
 
 
+ASGD = hyper_columns("lambd", "alpha", "t0", "weight_decay")
+
+
 @compiled(OPTIMIZER_SIGNATURE)
 def asgd_update(params, grads, state, hyper, step, lr):
     """ASGD (torch.optim.ASGD). hyper: lambd, alpha, t0, weight_decay.
@@ -440,10 +474,10 @@ def asgd_update(params, grads, state, hyper, step, lr):
     t = float(step)
     n_runs, dims = params.shape
     for r in range(n_runs):
-        lambd = hyper[r, 0]
-        alpha = hyper[r, 1]
-        t0 = hyper[r, 2]
-        weight_decay = hyper[r, 3]
+        lambd = hyper[r, ASGD.lambd]
+        alpha = hyper[r, ASGD.alpha]
+        t0 = hyper[r, ASGD.t0]
+        weight_decay = hyper[r, ASGD.weight_decay]
         lr_r = lr[r]
         if step == 1:
             state[1, r, 0] = lr_r

@@ -28,9 +28,12 @@ import math
 import numpy as np
 
 from engine.kernels import CLOSURE_SIGNATURE, compiled
-from engine.optimizers.base import Layout
+from engine.optimizers.base import Layout, hyper_columns
 
-MAX_ITER, MAX_EVAL, TOLERANCE_GRAD, TOLERANCE_CHANGE, HISTORY_SIZE, LINE_SEARCH = range(6)
+LBFGS = hyper_columns(
+    "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size",
+    "line_search_fn",
+)
 D, PREV_GRAD, TRIAL, TRIAL_GRAD, PREVIOUS_GRAD, BRACKET_GRAD = 0, 1, 2, 3, 4, 5  # bracket: 5, 6
 SCALAR_SLOT = 7
 (SCALAR_CAPACITY, SCALAR_N_ITER, SCALAR_T, SCALAR_H_DIAG, SCALAR_PREV_LOSS, SCALAR_COUNT,
@@ -43,7 +46,7 @@ C1, C2, WOLFE_TOLERANCE_CHANGE = 1e-4, 0.9, 1e-9  # _strong_wolfe's defaults (LB
 def init_state(hyper: np.ndarray, n_runs: int, dims: int, layout: Layout | None = None,
                learning_rate: np.ndarray | None = None) -> np.ndarray:
     """Zeros (torch's empty state: n_iter 0), room for the group's largest history."""
-    capacity = int(hyper[:, HISTORY_SIZE].max()) if n_runs else 1
+    capacity = int(hyper[:, LBFGS.history_size].max()) if n_runs else 1
     _, history = _layout(capacity, dims)
     state = np.zeros((history + 2 * capacity, n_runs, dims))
     state[SCALAR_SLOT, :, SCALAR_CAPACITY] = capacity
@@ -268,13 +271,13 @@ def _lbfgs_run(objective, consts, data, batch, params, grads, loss, state, hyper
     dims = params.shape[1]
     x = params[r]
     g = grads[r]
-    max_iter = int(hyper[r, MAX_ITER])
-    max_eval_value = hyper[r, MAX_EVAL]
+    max_iter = int(hyper[r, LBFGS.max_iter])
+    max_eval_value = hyper[r, LBFGS.max_eval]
     max_eval = max_iter * 5 // 4 if math.isnan(max_eval_value) else int(max_eval_value)
-    tolerance_grad = hyper[r, TOLERANCE_GRAD]
-    tolerance_change = hyper[r, TOLERANCE_CHANGE]
-    history_size = int(hyper[r, HISTORY_SIZE])
-    strong_wolfe = hyper[r, LINE_SEARCH] == STRONG_WOLFE
+    tolerance_grad = hyper[r, LBFGS.tolerance_grad]
+    tolerance_change = hyper[r, LBFGS.tolerance_change]
+    history_size = int(hyper[r, LBFGS.history_size])
+    strong_wolfe = hyper[r, LBFGS.line_search_fn] == STRONG_WOLFE
     capacity = int(_get(state, r, dims, SCALAR_CAPACITY))
     ro = FIXED_SCALARS
     al = FIXED_SCALARS + capacity

@@ -33,15 +33,16 @@ from numba import types
 from numba.extending import intrinsic
 
 from engine.kernels import OPTIMIZER_SIGNATURE, compiled
-from engine.optimizers.base import Layout
+from engine.optimizers.base import Layout, hyper_columns
 from engine.optimizers.kernels import _decay_and_moments, _lerp
 from engine.optimizers.layout import layout_slots
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # torch.optim._muon DEFAULT_A, DEFAULT_B, DEFAULT_C
 
-# hyper columns (registry order)
-MOMENTUM, NESTEROV, WEIGHT_DECAY, EPS, NS_STEPS, ADJUST_LR_FN = 0, 1, 2, 3, 4, 5
-ADAMW_LR, ADAMW_BETA1, ADAMW_BETA2, ADAMW_EPS, ADAMW_WEIGHT_DECAY = 6, 7, 8, 9, 10
+MUON = hyper_columns(
+    "momentum", "nesterov", "weight_decay", "eps", "ns_steps", "adjust_lr_fn",
+    "adamw_lr", "adamw_beta1", "adamw_beta2", "adamw_eps", "adamw_weight_decay",
+)
 MATCH_RMS_ADAMW = 2.0  # adjust_lr_fn's column: 1 original, 2 match_rms_adamw
 
 # state slots
@@ -170,11 +171,11 @@ def _interleaved_dot(left, left_start, left_stride, right, right_start, right_st
 @compiled(inline="always")
 def _muon_matrix(params, grads, state, hyper, r, start, rows, cols, lr_r):
     """One Muon step on the matrix W (rows × cols) at ``start``: torch's weight is Wᵀ."""
-    momentum = hyper[r, MOMENTUM]
-    nesterov = hyper[r, NESTEROV] != 0.0
-    weight_decay = hyper[r, WEIGHT_DECAY]
-    eps = hyper[r, EPS]
-    ns_steps = int(hyper[r, NS_STEPS])
+    momentum = hyper[r, MUON.momentum]
+    nesterov = hyper[r, MUON.nesterov] != 0.0
+    weight_decay = hyper[r, MUON.weight_decay]
+    eps = hyper[r, MUON.eps]
+    ns_steps = int(hyper[r, MUON.ns_steps])
     # the wide matrix torch orthogonalises: Wᵀ (outputs × inputs), or its transpose W when
     # torch's weight is tall (more outputs than inputs)
     wide_is_w = cols > rows
@@ -193,7 +194,7 @@ def _muon_matrix(params, grads, state, hyper, r, start, rows, cols, lr_r):
     _newton_schulz(state, r, start, n, m, ns_steps, eps)
     outputs = float(cols)  # torch's param_shape[:2] = (A, B) = (outputs, inputs)
     inputs = float(rows)
-    if hyper[r, ADJUST_LR_FN] == MATCH_RMS_ADAMW:
+    if hyper[r, MUON.adjust_lr_fn] == MATCH_RMS_ADAMW:
         ratio = 0.2 * math.sqrt(max(outputs, inputs))
     else:
         ratio = math.sqrt(max(1.0, outputs / inputs))
@@ -209,10 +210,10 @@ def _muon_matrix(params, grads, state, hyper, r, start, rows, cols, lr_r):
 @compiled(inline="always")
 def _adamw_vector(params, grads, state, hyper, r, start, end, lr_r, t):
     """torch.optim.AdamW's step (amsgrad off) on the vector at start..end."""
-    beta1 = hyper[r, ADAMW_BETA1]
-    beta2 = hyper[r, ADAMW_BETA2]
-    eps = hyper[r, ADAMW_EPS]
-    weight_decay = hyper[r, ADAMW_WEIGHT_DECAY]
+    beta1 = hyper[r, MUON.adamw_beta1]
+    beta2 = hyper[r, MUON.adamw_beta2]
+    eps = hyper[r, MUON.adamw_eps]
+    weight_decay = hyper[r, MUON.adamw_weight_decay]
     bias_correction1 = 1.0 - beta1**t
     bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
     neg_step_size = -(lr_r / bias_correction1)
@@ -241,9 +242,9 @@ def muon_update(params, grads, state, hyper, step, lr):
     for r in range(n_runs):
         lr_r = lr[r]
         adamw_lr_r = lr_r
-        if not math.isnan(hyper[r, ADAMW_LR]):
+        if not math.isnan(hyper[r, MUON.adamw_lr]):
             base_lr = state[BASE_LR, r, 0]
-            adamw_lr_r = hyper[r, ADAMW_LR] * (lr_r / base_lr if base_lr != 0.0 else 1.0)
+            adamw_lr_r = hyper[r, MUON.adamw_lr] * (lr_r / base_lr if base_lr != 0.0 else 1.0)
         start = 0
         while start < dims:
             end = int(state[ENDS, r, start])

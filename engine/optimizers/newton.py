@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from engine.kernels import CLOSURE_SIGNATURE, compiled
+from engine.optimizers.base import hyper_columns
 
 POSITIVE_DEFINITE, INDEFINITE, SINGULAR = range(3)
 KINDS = ("positive_definite", "indefinite", "singular")
@@ -264,6 +265,9 @@ def _pseudo_inverse_solve(a, g, vectors, values, off, step):  # pragma: no cover
     return kind
 
 
+NEWTON = hyper_columns("damping")
+
+
 @compiled(CLOSURE_SIGNATURE)
 def newton_update(objective, hessian, consts, data, batch, params, grads, loss, state, hyper,
                   step, lr, evaluations):
@@ -278,7 +282,7 @@ def newton_update(objective, hessian, consts, data, batch, params, grads, loss, 
     off = np.empty(d)
     direction = np.empty(d)
     for r in range(runs):
-        damping = hyper[r, 0]
+        damping = hyper[r, NEWTON.damping]
         finite = True
         for i in range(d):
             finite = finite and math.isfinite(grads[r, i])

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from engine.kernels import OPTIMIZER_SIGNATURE, compiled, flat
+from engine.optimizers.base import hyper_columns
 from engine.optimizers.elementwise_references import rectification
 from engine.optimizers.kernels import _lerp, _shared_row
 
@@ -60,20 +61,27 @@ def _global_gradient_scale(grads, ends, r, dims, max_grad_norm, eps):
     return float(min(scale, np.float32(1.0)))
 
 
+LAMB = hyper_columns(
+    "beta1", "beta2", "weight_decay", "weight_decouple", "fixed_decay", "rectify",
+    "degenerated_to_sgd", "n_sma_threshold", "grad_averaging", "max_grad_norm", "adam",
+    "pre_norm", "eps",
+)
+
+
 @compiled(inline="always")
 def _lamb_one_tensor_rows(params, grads, exp_avg, exp_avg_sq, scratch, hyper, lr, n_runs, dims,
                           bias_correction1):
     """Lamb over flat views when every run has the same hyperparameters, one tensor of ``dims``
     coordinates per run, no rectify and no pre_norm (a sweep on a function): the general
     kernel's arithmetic in one pass per run, which LLVM vectorises across runs."""
-    beta1 = hyper[0, 0]
-    beta2 = hyper[0, 1]
-    weight_decay = hyper[0, 2]
-    decouple = hyper[0, 3] != 0.0
-    fixed_decay = hyper[0, 4] != 0.0
-    grad_averaging = hyper[0, 8] != 0.0
-    adam = hyper[0, 10] != 0.0
-    eps = hyper[0, 12]
+    beta1 = hyper[0, LAMB.beta1]
+    beta2 = hyper[0, LAMB.beta2]
+    weight_decay = hyper[0, LAMB.weight_decay]
+    decouple = hyper[0, LAMB.weight_decouple] != 0.0
+    fixed_decay = hyper[0, LAMB.fixed_decay] != 0.0
+    grad_averaging = hyper[0, LAMB.grad_averaging] != 0.0
+    adam = hyper[0, LAMB.adam] != 0.0
+    eps = hyper[0, LAMB.eps]
     beta3 = 1.0 - beta1 if grad_averaging else 1.0
     weight2 = 1.0 - beta2
     decays = weight_decay != 0.0 and decouple
@@ -126,8 +134,9 @@ def lamb_update(params, grads, state, hyper, step, lr):
     ends = state[3]
     bias_correction1 = rt = n_sma = 0.0
     shared = _shared_row(hyper)  # a sweep's runs share the per-step scalars
-    if shared and ends[0, 0] == dims and hyper[0, 5] == 0.0 and hyper[0, 11] == 0.0:
-        bias_correction1 = 1.0 - math.pow(hyper[0, 0], t)
+    if (shared and ends[0, 0] == dims and hyper[0, LAMB.rectify] == 0.0
+            and hyper[0, LAMB.pre_norm] == 0.0):
+        bias_correction1 = 1.0 - math.pow(hyper[0, LAMB.beta1], t)
         flat_params, flat_grads = flat(params), flat(grads)
         exp_avg, exp_avg_sq, scratch = flat(state[0]), flat(state[1]), flat(state[2])
         if dims == 2:
@@ -142,19 +151,19 @@ def lamb_update(params, grads, state, hyper, step, lr):
         if not shared and r > 0:
             for column in range(hyper.shape[1]):
                 new_row |= hyper[r, column] != hyper[r - 1, column]
-        beta1 = hyper[r, 0]
-        beta2 = hyper[r, 1]
-        weight_decay = hyper[r, 2]
-        decouple = hyper[r, 3] != 0.0
-        fixed_decay = hyper[r, 4] != 0.0
-        rectify = hyper[r, 5] != 0.0
-        degenerated_to_sgd = hyper[r, 6] != 0.0
-        threshold = hyper[r, 7]
-        grad_averaging = hyper[r, 8] != 0.0
-        max_grad_norm = hyper[r, 9]
-        adam = hyper[r, 10] != 0.0
-        pre_norm = hyper[r, 11] != 0.0
-        eps = hyper[r, 12]
+        beta1 = hyper[r, LAMB.beta1]
+        beta2 = hyper[r, LAMB.beta2]
+        weight_decay = hyper[r, LAMB.weight_decay]
+        decouple = hyper[r, LAMB.weight_decouple] != 0.0
+        fixed_decay = hyper[r, LAMB.fixed_decay] != 0.0
+        rectify = hyper[r, LAMB.rectify] != 0.0
+        degenerated_to_sgd = hyper[r, LAMB.degenerated_to_sgd] != 0.0
+        threshold = hyper[r, LAMB.n_sma_threshold]
+        grad_averaging = hyper[r, LAMB.grad_averaging] != 0.0
+        max_grad_norm = hyper[r, LAMB.max_grad_norm]
+        adam = hyper[r, LAMB.adam] != 0.0
+        pre_norm = hyper[r, LAMB.pre_norm] != 0.0
+        eps = hyper[r, LAMB.eps]
         lr_r = lr[r]
         beta3 = 1.0 - beta1 if grad_averaging else 1.0
         weight2 = 1.0 - beta2
@@ -218,16 +227,19 @@ def _inverse_rms(variance, eps1):
     return 1.0 / math.sqrt(max(variance, eps1 * eps1))
 
 
+ADAFACTOR = hyper_columns("beta2_decay", "eps1", "eps2", "d", "weight_decay")
+
+
 @compiled(inline="always")
 def _adafactor_vector_rows(params, grads, variance, scratch, hyper, lr, n_runs, dims,
                            one_minus_beta2, inverse_root_t):
     """Adafactor over flat views when every run has the same hyperparameters and one vector
     of ``dims`` coordinates (a sweep on a function): the general kernel's arithmetic, which
     LLVM vectorises across runs."""
-    eps1 = hyper[0, 1]
-    eps2 = hyper[0, 2]
-    clip = hyper[0, 3]
-    weight_decay = hyper[0, 4]
+    eps1 = hyper[0, ADAFACTOR.eps1]
+    eps2 = hyper[0, ADAFACTOR.eps2]
+    clip = hyper[0, ADAFACTOR.d]
+    weight_decay = hyper[0, ADAFACTOR.weight_decay]
     root_size = math.sqrt(float(dims))
     for r in range(n_runs):
         lr_r = lr[r]
@@ -273,7 +285,7 @@ def adafactor_update(params, grads, state, hyper, step, lr):
     inverse_root_t = 1.0 / math.sqrt(t)
     one_minus_beta2 = 0.0
     if _shared_row(hyper) and ends[0, 0] == dims and columns[0, 0] == 0.0:
-        one_minus_beta2 = t**hyper[0, 0]
+        one_minus_beta2 = t**hyper[0, ADAFACTOR.beta2_decay]
         flat_params, flat_grads = flat(params), flat(grads)
         variance, scratch = flat(state[0]), flat(state[3])
         if dims == 2:
@@ -284,13 +296,14 @@ def adafactor_update(params, grads, state, hyper, step, lr):
                                    n_runs, dims, one_minus_beta2, inverse_root_t)
         return
     for r in range(n_runs):
-        beta2_decay = hyper[r, 0]
-        eps1 = hyper[r, 1]
-        eps2 = hyper[r, 2]
-        clip = hyper[r, 3]
-        weight_decay = hyper[r, 4]
+        beta2_decay = hyper[r, ADAFACTOR.beta2_decay]
+        eps1 = hyper[r, ADAFACTOR.eps1]
+        eps2 = hyper[r, ADAFACTOR.eps2]
+        clip = hyper[r, ADAFACTOR.d]
+        weight_decay = hyper[r, ADAFACTOR.weight_decay]
         lr_r = lr[r]
-        if r == 0 or beta2_decay != hyper[r - 1, 0]:  # a sweep's runs share it
+        # a sweep's runs share it
+        if r == 0 or beta2_decay != hyper[r - 1, ADAFACTOR.beta2_decay]:
             one_minus_beta2 = t**beta2_decay
         rho = min(lr_r, inverse_root_t)
         shrink = 1.0 - lr_r * weight_decay

@@ -41,7 +41,7 @@ def _adagrad_state(hyper: np.ndarray, n_runs: int, dims: int, layout: Layout | N
                    learning_rate: np.ndarray | None = None) -> np.ndarray:
     """torch: ``state["sum"] = torch.full_like(p, initial_accumulator_value)``."""
     state = np.zeros((1, n_runs, dims))
-    state[0] = hyper[:, 2:3]
+    state[0] = hyper[:, kernels.ADAGRAD.initial_accumulator_value, None]
     return state
 
 
@@ -85,7 +85,8 @@ def _eps(default: float, description: str = "added to the denominator for numeri
 
 
 _BETAS = Hyperparameter(
-    "betas", (0.9, 0.999), kind="pair", minimum=0.0, maximum=1.0, exclusive_maximum=True,
+    "betas", (0.9, 0.999), kind="pair", parts=("beta1", "beta2"), minimum=0.0, maximum=1.0,
+    exclusive_maximum=True,
     description="decay rates (beta1, beta2) of the running averages of the gradient and of its "
     "square",
 )
@@ -96,7 +97,8 @@ _DECOUPLED = Hyperparameter(
 )
 EPS_FLOAT64 = float(np.finfo(np.float64).eps)
 _REFERENCE_BETAS = Hyperparameter(
-    "betas", (0.9, 0.999), kind="pair", minimum=0.0, maximum=1.0, exclusive_maximum=True,
+    "betas", (0.9, 0.999), kind="pair", parts=("beta1", "beta2"), minimum=0.0, maximum=1.0,
+    exclusive_maximum=True,
     description="decay rates (beta1, beta2) of the running averages of the gradient and of "
     "the second moment",
 )
@@ -147,8 +149,9 @@ _ADAM_FAMILY = (
 LBFGS = OptimizerDef(
     name="lbfgs",
     kernel=lbfgs.lbfgs_step,
+    columns=lbfgs.LBFGS,
     closure=True,
-    hyperparameters=(  # the kernel's columns: engine.optimizers.lbfgs
+    hyperparameters=(
         Hyperparameter("max_iter", 20, kind="int", minimum=1.0, maximum=10_000.0,
                        description="most iterations (direction and step) within one step"),
         Hyperparameter("max_eval", None, kind="int", minimum=1.0, maximum=12_500.0,
@@ -184,6 +187,7 @@ LBFGS = OptimizerDef(
 NEWTON = OptimizerDef(
     name="newton",
     kernel=newton.newton_update,
+    columns=newton.NEWTON,
     closure=True,
     needs_hessian=True,
     reports=(("hessian", newton.hessian_report),),
@@ -206,8 +210,9 @@ NEWTON = OptimizerDef(
 MUON = OptimizerDef(
     name="muon",
     kernel=muon.muon_update,
+    columns=muon.MUON,
     needs_matrices=True,
-    hyperparameters=(  # the kernel's columns: engine.optimizers.muon
+    hyperparameters=(
         Hyperparameter("momentum", 0.95, minimum=0.0,
                        description="Muon: momentum factor, buf = lerp(buf, grad, 1 - momentum)"),
         Hyperparameter("nesterov", True, kind="bool",
@@ -228,7 +233,8 @@ MUON = OptimizerDef(
         Hyperparameter("adamw_lr", None, minimum=0.0, nullable=True,
                        description="AdamW (the biases): learning rate, following the schedule "
                        "in proportion (null: the job's learning rate)"),
-        Hyperparameter("adamw_betas", (0.9, 0.999), kind="pair", minimum=0.0, maximum=1.0,
+        Hyperparameter("adamw_betas", (0.9, 0.999), kind="pair",
+                       parts=("adamw_beta1", "adamw_beta2"), minimum=0.0, maximum=1.0,
                        exclusive_maximum=True,
                        description="AdamW (the biases): decay rates (beta1, beta2) of the "
                        "running averages of the gradient and of its square"),
@@ -246,7 +252,7 @@ MUON = OptimizerDef(
     "with the adamw_* hyperparameters, as torch's documentation advises. Only for models with "
     "weight matrices",
     init_state=muon.init_state,
-    momentum_column=0,
+    momentum_column=muon.MUON.momentum,
 )
 
 OPTIMIZERS: dict[str, OptimizerDef] = {
@@ -255,6 +261,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
         OptimizerDef(
             name="sgd",
             kernel=kernels.sgd_update,
+            columns=kernels.SGD,
             hyperparameters=(
                 Hyperparameter("momentum", 0.0, minimum=0.0, description="momentum factor"),
                 Hyperparameter("dampening", 0.0,
@@ -270,21 +277,23 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             description="stochastic gradient descent, optionally with (Nesterov) momentum "
             "(torch.optim.SGD)",
             init_state=_zeros_state(2),
-            momentum_column=0,
+            momentum_column=kernels.SGD.momentum,
         ),
         OptimizerDef(
             name="adam",
             kernel=kernels.adam_update,
+            columns=kernels.ADAM,
             hyperparameters=_ADAM_FAMILY,
             state_slots=3,
             default_lr=1e-3,
             description="Adam (torch.optim.Adam)",
             init_state=_zeros_state(3),
-            momentum_column=0,
+            momentum_column=kernels.ADAM.beta1,
         ),
         OptimizerDef(
             name="adamw",
             kernel=kernels.adamw_update,
+            columns=kernels.ADAMW,
             hyperparameters=(
                 _BETAS,
                 _eps(1e-8),
@@ -295,11 +304,12 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             default_lr=1e-3,
             description="Adam with decoupled weight decay (torch.optim.AdamW)",
             init_state=_zeros_state(3),
-            momentum_column=0,
+            momentum_column=kernels.ADAMW.beta1,
         ),
         OptimizerDef(
             name="rmsprop",
             kernel=kernels.rmsprop_update,
+            columns=kernels.RMSPROP,
             hyperparameters=(
                 Hyperparameter("alpha", 0.99, minimum=0.0,
                                description="smoothing constant of the squared-gradient average"),
@@ -314,11 +324,12 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             default_lr=1e-2,
             description="RMSprop (torch.optim.RMSprop)",
             init_state=_zeros_state(3),
-            momentum_column=3,
+            momentum_column=kernels.RMSPROP.momentum,
         ),
         OptimizerDef(
             name="adagrad",
             kernel=kernels.adagrad_update,
+            columns=kernels.ADAGRAD,
             hyperparameters=(
                 Hyperparameter("lr_decay", 0.0, minimum=0.0,
                                description="learning-rate decay: update t uses "
@@ -337,6 +348,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
         OptimizerDef(
             name="adadelta",
             kernel=kernels.adadelta_update,
+            columns=kernels.ADADELTA,
             hyperparameters=(
                 Hyperparameter("rho", 0.9, minimum=0.0, maximum=1.0,
                                description="decay rate of the running averages"),
@@ -353,16 +365,18 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
         OptimizerDef(
             name="adamax",
             kernel=kernels.adamax_update,
+            columns=kernels.ADAMAX,
             hyperparameters=(_BETAS, _eps(1e-8), _weight_decay()),
             state_slots=2,
             default_lr=2e-3,
             description="Adamax, Adam with the infinity norm (torch.optim.Adamax)",
             init_state=_zeros_state(2),
-            momentum_column=0,
+            momentum_column=kernels.ADAMAX.beta1,
         ),
         OptimizerDef(
             name="nadam",
             kernel=kernels.nadam_update,
+            columns=kernels.NADAM,
             hyperparameters=(
                 _BETAS,
                 _eps(1e-8),
@@ -376,28 +390,32 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             default_lr=2e-3,
             description="Adam with Nesterov momentum (torch.optim.NAdam)",
             init_state=_nadam_state,
-            momentum_column=0,
+            momentum_column=kernels.NADAM.beta1,
         ),
         OptimizerDef(
             name="radam",
             kernel=kernels.radam_update,
+            columns=kernels.RADAM,
             hyperparameters=(_BETAS, _eps(1e-8), _weight_decay(), _DECOUPLED),
             state_slots=2,
             default_lr=1e-3,
             description="rectified Adam (torch.optim.RAdam)",
             init_state=_zeros_state(2),
-            momentum_column=0,
+            momentum_column=kernels.RADAM.beta1,
         ),
         OptimizerDef(
             name="rprop",
             kernel=kernels.rprop_update,
+            columns=kernels.RPROP,
             hyperparameters=(
-                Hyperparameter("etas", (0.5, 1.2), kind="pair", minimum=0.0,
+                Hyperparameter("etas", (0.5, 1.2), kind="pair", parts=("etaminus", "etaplus"),
+                               minimum=0.0,
                                exclusive_minimum=True,
                                description="(etaminus, etaplus): the step size's factors when "
                                "the gradient's sign flips or holds (0 < etaminus < 1 < "
                                "etaplus)"),
-                Hyperparameter("step_sizes", (1e-6, 50.0), kind="pair", minimum=0.0,
+                Hyperparameter("step_sizes", (1e-6, 50.0), kind="pair",
+                               parts=("step_size_min", "step_size_max"), minimum=0.0,
                                description="(minimal, maximal) step size"),
             ),
             state_slots=2,
@@ -411,6 +429,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
         OptimizerDef(
             name="asgd",
             kernel=kernels.asgd_update,
+            columns=kernels.ASGD,
             hyperparameters=(
                 Hyperparameter("lambd", 1e-4, minimum=0.0,
                                description="decay term: each update first scales the "
@@ -435,11 +454,13 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
         OptimizerDef(
             name="adafactor",
             kernel=per_tensor.adafactor_update,
+            columns=per_tensor.ADAFACTOR,
             hyperparameters=(
                 Hyperparameter("beta2_decay", -0.8, maximum=0.0,
                                description="the second moment's averaging weight is "
                                "t^beta2_decay at step t"),
-                Hyperparameter("eps", (EPS_FLOAT64, 1e-3), kind="pair", minimum=0.0,
+                Hyperparameter("eps", (EPS_FLOAT64, 1e-3), kind="pair", parts=("eps1", "eps2"),
+                               minimum=0.0,
                                description="(eps1, eps2): eps1 bounds the second moment from "
                                "below (torch's None is float64's machine epsilon), eps2 the "
                                "relative step size"),
@@ -458,8 +479,10 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
         OptimizerDef(
             name="lion",
             kernel=elementwise_references.lion_update,
+            columns=elementwise_references.LION,
             hyperparameters=(
-                Hyperparameter("betas", (0.9, 0.99), kind="pair", minimum=0.0, maximum=1.0,
+                Hyperparameter("betas", (0.9, 0.99), kind="pair", parts=("beta1", "beta2"),
+                               minimum=0.0, maximum=1.0,
                                description="(beta1, beta2): beta1 mixes the gradient into the "
                                "update's sign, beta2 is the momentum's decay"),
                 _weight_decay("decoupled weight decay: param *= 1 - lr * weight_decay"),
@@ -473,11 +496,12 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             description="Lion, the sign of an interpolated momentum (lion_pytorch.Lion, "
             "lion-pytorch 0.2.5)",
             init_state=_lion_state,
-            momentum_column=0,
+            momentum_column=elementwise_references.LION.beta1,
         ),
         OptimizerDef(
             name="adabelief",
             kernel=elementwise_references.adabelief_update,
+            columns=elementwise_references.ADABELIEF,
             hyperparameters=(
                 _REFERENCE_BETAS,
                 _weight_decay("weight decay: decoupled (param *= 1 - lr * weight_decay) or "
@@ -496,11 +520,12 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             description="AdaBelief: Adam with the variance of the gradient around its "
             "average in the denominator (pytorch_optimizer.AdaBelief, pytorch-optimizer 4.1.0)",
             init_state=_zeros_state(3),
-            momentum_column=0,
+            momentum_column=elementwise_references.ADABELIEF.beta1,
         ),
         OptimizerDef(
             name="lamb",
             kernel=per_tensor.lamb_update,
+            columns=per_tensor.LAMB,
             hyperparameters=(
                 _REFERENCE_BETAS,
                 _weight_decay("weight decay: decoupled (param *= 1 - lr * weight_decay) or "
@@ -529,13 +554,14 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             description="LAMB: Adam steps scaled per parameter tensor by the trust ratio "
             "‖param‖ / ‖update‖ (pytorch_optimizer.Lamb, pytorch-optimizer 4.1.0)",
             init_state=_layout_state(5),
-            momentum_column=0,
+            momentum_column=per_tensor.LAMB.beta1,
         ),
         LBFGS,
         MUON,
         OptimizerDef(
             name="adamw_schedulefree",
             kernel=schedule_free.adamw_schedulefree_step,
+            columns=schedule_free.ADAMW_SCHEDULEFREE,
             closure=True,
             hyperparameters=(
                 _REFERENCE_BETAS,
@@ -554,6 +580,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
         OptimizerDef(
             name="sgd_schedulefree",
             kernel=schedule_free.sgd_schedulefree_step,
+            columns=schedule_free.SGD_SCHEDULEFREE,
             closure=True,
             hyperparameters=(
                 Hyperparameter("momentum", 0.9, minimum=0.0, maximum=1.0,
@@ -694,9 +721,10 @@ def resolve_optimizer(config: str | dict[str, Any]) -> tuple[OptimizerDef, dict[
     return defn, values
 
 
-def hyper_columns(defn: OptimizerDef) -> list[str]:
-    """The name of each column of the hyper row (a pair ``betas`` gives ``betas[0]``,
-    ``betas[1]``)."""
+def hyper_labels(defn: OptimizerDef) -> list[str]:
+    """The label of each column of the hyper row as the spec spells it (a pair ``betas`` gives
+    ``betas[0]``, ``betas[1]``); the kernel's names for them are ``defn.columns``
+    (``engine.optimizers.base.hyper_columns``)."""
     columns: list[str] = []
     for hyper in defn.hyperparameters:
         if hyper.kind == "pair":

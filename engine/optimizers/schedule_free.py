@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from engine.kernels import CLOSURE_SIGNATURE, compiled
-from engine.optimizers.base import Layout
+from engine.optimizers.base import Layout, hyper_columns
 from engine.optimizers.kernels import _lerp
 
 Y, Z, WEIGHT_SUM, LR_MAX, SECOND_MOMENT = range(5)
@@ -74,6 +74,11 @@ def _gradient_at_y(objective, consts, data, batch, params, grads, loss, state, s
     objective(state[Y], consts, data, batch, loss, grads)
 
 
+ADAMW_SCHEDULEFREE = hyper_columns(
+    "beta1", "beta2", "eps", "weight_decay", "warmup_steps", "r", "weight_lr_power",
+)
+
+
 @compiled(CLOSURE_SIGNATURE)
 def adamw_schedulefree_step(objective, hessian, consts, data, batch, params, grads, loss, state,
                             hyper, step, lr, evaluations):
@@ -83,11 +88,13 @@ def adamw_schedulefree_step(objective, hessian, consts, data, batch, params, gra
     n_runs, dims = params.shape
     k = float(step - 1)
     for r in range(n_runs):
-        beta1 = hyper[r, 0]
-        beta2 = hyper[r, 1]
-        eps = hyper[r, 2]
-        decay = hyper[r, 3]
-        lr_k, ckp1 = _weights(state, r, lr[r], k, hyper[r, 4], hyper[r, 5], hyper[r, 6])
+        beta1 = hyper[r, ADAMW_SCHEDULEFREE.beta1]
+        beta2 = hyper[r, ADAMW_SCHEDULEFREE.beta2]
+        eps = hyper[r, ADAMW_SCHEDULEFREE.eps]
+        decay = hyper[r, ADAMW_SCHEDULEFREE.weight_decay]
+        lr_k, ckp1 = _weights(state, r, lr[r], k, hyper[r, ADAMW_SCHEDULEFREE.warmup_steps],
+                              hyper[r, ADAMW_SCHEDULEFREE.r],
+                              hyper[r, ADAMW_SCHEDULEFREE.weight_lr_power])
         bias_correction2 = 1.0 - beta2 ** (k + 1.0)
         weight2 = 1.0 - beta2
         y_step = lr_k * (beta1 * (1.0 - ckp1) - 1.0)
@@ -109,6 +116,11 @@ def adamw_schedulefree_step(objective, hessian, consts, data, batch, params, gra
             params[r, i] = _lerp(y, z, eval_weight)
 
 
+SGD_SCHEDULEFREE = hyper_columns(
+    "momentum", "weight_decay", "warmup_steps", "r", "weight_lr_power",
+)
+
+
 @compiled(CLOSURE_SIGNATURE)
 def sgd_schedulefree_step(objective, hessian, consts, data, batch, params, grads, loss, state,
                           hyper, step, lr, evaluations):
@@ -118,9 +130,11 @@ def sgd_schedulefree_step(objective, hessian, consts, data, batch, params, grads
     n_runs, dims = params.shape
     k = float(step - 1)
     for r in range(n_runs):
-        momentum = hyper[r, 0]
-        decay = hyper[r, 1]
-        lr_k, ckp1 = _weights(state, r, lr[r], k, hyper[r, 2], hyper[r, 3], hyper[r, 4])
+        momentum = hyper[r, SGD_SCHEDULEFREE.momentum]
+        decay = hyper[r, SGD_SCHEDULEFREE.weight_decay]
+        lr_k, ckp1 = _weights(state, r, lr[r], k, hyper[r, SGD_SCHEDULEFREE.warmup_steps],
+                              hyper[r, SGD_SCHEDULEFREE.r],
+                              hyper[r, SGD_SCHEDULEFREE.weight_lr_power])
         y_step = lr_k * (momentum * (1.0 - ckp1) - 1.0)
         eval_weight = 1.0 - 1.0 / momentum
         for i in range(dims):

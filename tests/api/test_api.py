@@ -267,6 +267,10 @@ def test_openapi_documents_every_endpoint_with_examples(client: TestClient) -> N
                  "/readyz", "/metrics"):
         assert path in paths, path
     submit = paths["/v1/jobs"]["post"]
-    assert submit["requestBody"]["content"]["application/json"]["examples"]
+    examples = submit["requestBody"]["content"]["application/json"]["examples"]
+    assert {"lbfgs", "newton", "warmup_cosine"} <= set(examples)
+    spec_examples = schema["components"]["schemas"]["JobSpec"]["examples"]
+    for example in [entry["value"] for entry in examples.values()] + spec_examples:
+        engine.resolve_spec(example)  # every example shown is a valid spec
     assert client.get("/docs").status_code == 200
     assert client.get("/").status_code == 200

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,14 @@ from engine.objectives.base import EMPTY_BATCH, Objective
 from engine.optimizers import (
     ALIASES,
     OPTIMIZERS,
+    Hyperparameter,
     OptimizerDef,
     describe_optimizers,
-    hyper_columns,
+    hyper_labels,
     hyper_row,
     resolve_optimizer,
 )
+from engine.optimizers.base import hyper_columns
 from engine.optimizers.layout import parameter_layout
 from engine.schedules import (
     learning_rate_table,
@@ -282,7 +285,7 @@ def test_object_form_fills_the_rest_with_defaults() -> None:
     assert values == {"name": "adam", "betas": [0.8, 0.99], "eps": 1e-8, "weight_decay": 0.0,
                       "amsgrad": True}
     np.testing.assert_array_equal(hyper_row(defn, values), [0.8, 0.99, 1e-8, 0.0, 1.0])
-    assert hyper_columns(defn) == ["betas[0]", "betas[1]", "eps", "weight_decay", "amsgrad"]
+    assert hyper_labels(defn) == ["betas[0]", "betas[1]", "eps", "weight_decay", "amsgrad"]
 
 
 @pytest.mark.parametrize(
@@ -366,7 +369,39 @@ def test_onecycle_cycles_momentum_or_beta1(family: str, column: str | None) -> N
         assert defn.momentum_column is None
     else:
         assert defn.momentum_column is not None
-        assert hyper_columns(defn)[defn.momentum_column] == column
+        assert hyper_labels(defn)[defn.momentum_column] == column
+
+
+@pytest.mark.parametrize("family", list(OPTIMIZERS))
+def test_kernel_columns_are_the_declared_hyperparameters(family: str) -> None:
+    """The names the kernel reads its hyper row by (``columns``, beside the kernel) are the
+    declared hyperparameters in order, a pair as its two parts; the row packs them so."""
+    defn = OPTIMIZERS[family]
+    expanded = [part for hyper in defn.hyperparameters
+                for part in (hyper.parts if hyper.kind == "pair" else (hyper.name,))]
+    assert list(defn.columns._fields) == expanded
+    assert list(defn.columns) == list(range(len(expanded)))
+    _, values = resolve_optimizer(family)
+    assert hyper_row(defn, values).shape == (len(expanded),)
+    assert len(hyper_labels(defn)) == len(expanded)
+
+
+def test_columns_out_of_the_declared_order_are_refused() -> None:
+    adam = OPTIMIZERS["adam"]
+    swapped = hyper_columns("beta1", "beta2", "weight_decay", "eps", "amsgrad")
+    with pytest.raises(ValueError, match="declare them in the kernel's order"):
+        replace(adam, columns=swapped)
+    with pytest.raises(ValueError, match="'adam'"):
+        replace(adam, columns=hyper_columns("beta1", "beta2", "eps", "weight_decay"))
+    renamed = (replace(adam.hyperparameters[0], parts=("b1", "b2")), *adam.hyperparameters[1:])
+    with pytest.raises(ValueError, match="b1"):
+        replace(adam, hyperparameters=renamed)
+    with pytest.raises(ValueError, match="parts"):
+        Hyperparameter("betas", (0.9, 0.999), kind="pair")
+    with pytest.raises(ValueError, match="parts"):
+        Hyperparameter("eps", 1e-8, parts=("eps1", "eps2"))
+    with pytest.raises(ValueError, match="momentum_column 5"):
+        replace(adam, momentum_column=5)
 
 
 @pytest.mark.parametrize(("config", "column"), [
