@@ -28,6 +28,18 @@ LAMB_CLAMP = 10.0  # pytorch_optimizer's Lamb.clamp: the weight norm is clamped 
 
 
 @compiled(inline="always")
+def _trust_step(weight_squares, update_squares, step_size, eps, adam):  # pragma: no cover
+    """Lamb's step for one tensor: -step_size times the trust ratio ‖w‖ / (‖update‖ + eps),
+    ‖w‖ clamped to [0, 10] and the ratio 1 when either norm is 0 or in Adam mode."""
+    weight_norm = min(max(math.sqrt(weight_squares), 0.0), LAMB_CLAMP)
+    update_norm = math.sqrt(update_squares)
+    trust = 1.0
+    if weight_norm != 0.0 and update_norm != 0.0 and not adam:
+        trust = weight_norm / (update_norm + eps)
+    return -step_size * trust
+
+
+@compiled(inline="always")
 def _lamb_update_value(p, m, v, rectified, step_size, eps, coupled_decay):
     """The reference's ``update`` tensor at one coordinate (whose norm the trust ratio uses)."""
     if rectified == 1:
@@ -105,12 +117,7 @@ def _lamb_one_tensor_rows(params, grads, exp_avg, exp_avg_sq, scratch, hyper, lr
             scratch[k] = update
             weight_squares += p * p
             update_squares += update * update
-        weight_norm = min(max(math.sqrt(weight_squares), 0.0), LAMB_CLAMP)
-        update_norm = math.sqrt(update_squares)
-        trust = 1.0
-        if weight_norm != 0.0 and update_norm != 0.0 and not adam:
-            trust = weight_norm / (update_norm + eps)
-        coefficient = -step_size * trust
+        coefficient = _trust_step(weight_squares, update_squares, step_size, eps, adam)
         for i in range(dims):
             k = r * dims + i
             params[k] = params[k] + coefficient * scratch[k]
@@ -204,12 +211,7 @@ def lamb_update(params, grads, state, hyper, step, lr):
                 update_squares += update * update
                 # kept for the step below: the update, or the rectified step's denominator
                 state[2, r, i] = math.sqrt(state[1, r, i]) + eps if rectified == 1 else update
-            weight_norm = min(max(math.sqrt(weight_squares), 0.0), LAMB_CLAMP)
-            update_norm = math.sqrt(update_squares)
-            trust = 1.0
-            if weight_norm != 0.0 and update_norm != 0.0 and not adam:
-                trust = weight_norm / (update_norm + eps)
-            coefficient = -step_size * trust
+            coefficient = _trust_step(weight_squares, update_squares, step_size, eps, adam)
             for i in range(start, end):
                 p = params[r, i]
                 if rectified == 1:

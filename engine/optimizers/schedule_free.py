@@ -79,6 +79,23 @@ ADAMW_SCHEDULEFREE = hyper_columns(
 )
 
 
+@compiled(inline="always")
+def _move(params, state, r, i, g, decay, ckp1, y_step, lr_k, eval_weight):  # pragma: no cover
+    """The update both references share, for entry i of run r given its (preconditioned)
+    gradient g: decay at y, y toward z then along g, z along g, and the evaluation point x
+    between them, which the trajectory records."""
+    y = state[Y, r, i]
+    z = state[Z, r, i]
+    if decay != 0.0:
+        g = g + decay * y
+    y = _lerp(y, z, ckp1)
+    y = y + y_step * g
+    z = z - lr_k * g
+    state[Y, r, i] = y
+    state[Z, r, i] = z
+    params[r, i] = _lerp(y, z, eval_weight)
+
+
 @compiled(CLOSURE_SIGNATURE)
 def adamw_schedulefree_step(objective, hessian, consts, data, batch, params, grads, loss, state,
                             hyper, step, lr, evaluations):
@@ -104,16 +121,7 @@ def adamw_schedulefree_step(objective, hessian, consts, data, batch, params, gra
             v = state[SECOND_MOMENT, r, i] * beta2 + weight2 * g * g
             state[SECOND_MOMENT, r, i] = v
             g = g / (math.sqrt(v / bias_correction2) + eps)
-            y = state[Y, r, i]
-            z = state[Z, r, i]
-            if decay != 0.0:
-                g = g + decay * y
-            y = _lerp(y, z, ckp1)
-            y = y + y_step * g
-            z = z - lr_k * g
-            state[Y, r, i] = y
-            state[Z, r, i] = z
-            params[r, i] = _lerp(y, z, eval_weight)
+            _move(params, state, r, i, g, decay, ckp1, y_step, lr_k, eval_weight)
 
 
 SGD_SCHEDULEFREE = hyper_columns(
@@ -139,13 +147,4 @@ def sgd_schedulefree_step(objective, hessian, consts, data, batch, params, grads
         eval_weight = 1.0 - 1.0 / momentum
         for i in range(dims):
             g = grads[r, i]
-            y = state[Y, r, i]
-            z = state[Z, r, i]
-            if decay != 0.0:
-                g = g + decay * y
-            y = _lerp(y, z, ckp1)
-            y = y + y_step * g
-            z = z - lr_k * g
-            state[Y, r, i] = y
-            state[Z, r, i] = z
-            params[r, i] = _lerp(y, z, eval_weight)
+            _move(params, state, r, i, g, decay, ckp1, y_step, lr_k, eval_weight)
