@@ -8,7 +8,9 @@ A run's cost is what the worker allocates for it up front and what its result st
   of every schedule but ``constant`` and ``plateau``, the momentum column of ``onecycle`` and
   ``cyclic`` when they cycle it, and one factor column per ``lambda`` / ``multiplicative``
   formula (members of a combinator included);
-- the per-epoch losses of a dataset model, ``(steps // steps_per_epoch + 2) × 8`` B.
+- the per-epoch losses of a dataset model, ``(steps // steps_per_epoch + 2) × 8`` B;
+- the optimizer's state, ``slots × d × 8`` B (more for those that need it: L-BFGS's history of
+  ``history_size`` pairs, Newton's d × d Hessian; ``OptimizerDef.floats_per_run``).
 
 ``steps`` is the most updates the run can make: ``max_steps``, or fewer when ``max_epochs``
 ends it first. A generated data set costs ``n_samples × (n_features + 1) × 8`` B, counted
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import SpecError
+from engine.optimizers import OPTIMIZERS
 from engine.schedules import MOMENTUM_CYCLING, TABLELESS, formula_tables
 
 FLOAT_BYTES = 8
@@ -47,10 +50,11 @@ class RunCost:
     trajectory: int
     schedule_tables: int
     epoch_losses: int
+    optimizer_state: int = 0
 
     @property
     def total(self) -> int:
-        return self.trajectory + self.schedule_tables + self.epoch_losses
+        return self.trajectory + self.schedule_tables + self.epoch_losses + self.optimizer_state
 
     def text(self) -> str:
         parts = [(f"trajectory {self.points:,} points × ({self.dims} + 3) × 8 = "
@@ -59,6 +63,8 @@ class RunCost:
             parts.append(f"schedule tables {self.schedule_tables:,} B")
         if self.epoch_losses:
             parts.append(f"epoch losses {self.epoch_losses:,} B")
+        if self.optimizer_state:
+            parts.append(f"optimizer state {self.optimizer_state:,} B")
         return ", ".join(parts)
 
 
@@ -81,6 +87,8 @@ def run_cost(spec: dict[str, Any], dims: int, n_samples: int) -> RunCost:
         trajectory=points * (dims + 3) * FLOAT_BYTES,
         schedule_tables=tables * (steps + 1) * FLOAT_BYTES,
         epoch_losses=epochs * FLOAT_BYTES,
+        optimizer_state=OPTIMIZERS[spec["optimizer"]["name"]].floats_per_run(
+            spec["optimizer"], dims) * FLOAT_BYTES,
     )
 
 
@@ -90,9 +98,13 @@ def check_run_budget(cost: RunCost, record_every: int, limit: int) -> SpecError 
     if cost.total <= limit:
         return None
     row = (cost.dims + 3) * FLOAT_BYTES
-    room = (limit - cost.schedule_tables - cost.epoch_losses) // row - 2
+    room = (limit - cost.schedule_tables - cost.epoch_losses - cost.optimizer_state) // row - 2
     head = (f"this run would hold {byte_text(cost.total)} ({cost.text()}), over this server's "
             f"budget of {byte_text(limit)} per job (DESCENT_JOB_RECORD_BYTES)")
+    if cost.optimizer_state > limit // 2:
+        return SpecError("optimizer", f"{head}; most of it is the optimizer's state: choose one "
+                         "that keeps less (a smaller history_size for lbfgs; a first-order "
+                         "optimizer instead of newton on this many parameters)")
     if room >= 1:
         fitting = max(record_every, -(-cost.steps // room))
         while cost.steps // fitting + 2 > room + 2:
@@ -108,10 +120,14 @@ def check_sweep_budget(costs: Sequence[RunCost], limit: int) -> SpecError | None
     total = sum(cost.total for cost in costs)
     if total <= limit:
         return None
+    state = sum(cost.optimizer_state for cost in costs)
+    advice = ("use fewer runs, or an optimizer that keeps less state (the optimizers' state is "
+              f"{byte_text(state)} of it)" if state > total // 2
+              else "use fewer runs, raise record_every or lower max_steps")
     return SpecError(
         "grid", f"the sweep's {len(costs):,} runs would hold {byte_text(total)} together, over "
         f"this server's budget of {byte_text(limit)} per sweep (DESCENT_SWEEP_RECORD_BYTES); "
-        "use fewer runs, raise record_every or lower max_steps")
+        f"{advice}")
 
 
 def generated_data_bytes(n_samples: int, n_features: int) -> int:

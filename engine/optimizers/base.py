@@ -119,6 +119,15 @@ class OptimizerDef:
     needs_matrices: bool = False
     """The optimizer steps weight matrices (Muon): an objective whose parameters hold no 2-D
     tensor (``engine.optimizers.layout``) is refused at validation."""
+    state_size: Callable[[dict[str, Any], int], int] | None = None
+    """The floats one run's optimizer holds (state and per-step scratch), from its resolved
+    hyperparameters and the parameter count, for the byte budgets; None: ``state_slots × d``."""
+
+    def floats_per_run(self, config: dict[str, Any], dims: int) -> int:
+        """What ``state_size`` says, or ``state_slots × dims``."""
+        if self.state_size is None:
+            return self.state_slots * dims
+        return self.state_size(config, dims)
 
     def __post_init__(self) -> None:
         declared = tuple(column for hyper in self.hyperparameters for column in hyper.columns)

@@ -24,6 +24,7 @@ history's length and oldest position, a loss buffer, ro[M], al[M]); then M slots
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,13 @@ def init_state(hyper: np.ndarray, n_runs: int, dims: int, layout: Layout | None 
     state = np.zeros((history + 2 * capacity, n_runs, dims))
     state[SCALAR_SLOT, :, SCALAR_CAPACITY] = capacity
     return state
+
+
+def state_size(config: dict[str, Any], dims: int) -> int:
+    """The floats one run holds: the slots ``init_state`` allocates for its history_size."""
+    capacity = int(config["history_size"])
+    _, history = _layout(capacity, dims)
+    return (history + 2 * capacity) * dims
 
 
 @compiled(inline="always")

@@ -268,6 +268,11 @@ def _pseudo_inverse_solve(a, g, vectors, values, off, step):  # pragma: no cover
 NEWTON = hyper_columns("damping")
 
 
+def state_size(config: dict[str, Any], dims: int) -> int:
+    """The floats one run holds: its state slots and the d × d Hessian each step computes."""
+    return STATE_SLOTS * dims + dims * dims
+
+
 @compiled(CLOSURE_SIGNATURE)
 def newton_update(objective, hessian, consts, data, batch, params, grads, loss, state, hyper,
                   step, lr, evaluations):

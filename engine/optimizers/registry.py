@@ -181,6 +181,7 @@ LBFGS = OptimizerDef(
     "(final.function_evaluations counts them); a mini-batch step's evaluations all use the "
     "step's batch, as torch's closure does",
     init_state=lbfgs.init_state,
+    state_size=lbfgs.state_size,
     momentum_column=None,
 )
 
@@ -198,6 +199,7 @@ NEWTON = OptimizerDef(
                        "descent with learning rate lr / lambda)"),
     ),
     state_slots=newton.STATE_SLOTS,
+    state_size=newton.state_size,
     default_lr=1.0,
     description="Newton's method, params -= lr * (H + damping I)^-1 grad with the exact "
     "Hessian (beyond torch: the analytic method as an optimizer, for objectives with an exact "

@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from engine.budgets import FLOAT_BYTES, MIB
+from engine.optimizers import OPTIMIZERS
 from tests.conftest import start_api, start_worker, stop, wait_for, wait_job
 from worker.store.keys import job_key, result_key
 
@@ -63,6 +64,22 @@ def test_schedule_tables_count_and_are_blamed_on_max_steps(http: Any) -> None:
     assert entry["loc"] == ["body", "grid"] and "1,073,741,824 B" in entry["msg"]
 
 
+def test_optimizer_state_counts_and_is_blamed_on_the_optimizer(http: Any) -> None:
+    # L-BFGS keeps history_size pairs of d-vectors a run: 1,000 runs of 1,000 parameters with
+    # a history of 100 hold 1.6 GB of it, over the sweep budget though the records are small
+    base = {"function": "rosenbrock", "function_params": {"dims": 1000}, "max_steps": 3,
+            "optimizer": {"name": "lbfgs", "history_size": 100}}
+    one = http.post("/v1/jobs", json=base)
+    assert one.status_code == 202, one.text
+    http.delete(f"/v1/jobs/{one.json()['id']}")
+    rates = [0.5 + index / 10_000 for index in range(1000)]
+    sweep = http.post("/v1/sweeps", json={"base": base, "grid": {"learning_rate": rates}})
+    assert sweep.status_code == 422, sweep.text
+    (entry,) = sweep.json()["detail"]
+    assert entry["loc"] == ["body", "grid"]
+    assert "1,664,000,000 B" in entry["msg"] and "keeps less state" in entry["msg"]
+
+
 def test_a_generated_data_set_over_its_budget_is_refused_before_it_is_drawn(http: Any) -> None:
     answer = http.post("/v1/jobs", json={
         "function": "linear_regression",
@@ -87,8 +104,9 @@ def _peak_rss_bytes(pid: int) -> int:
 
 
 def _largest_job(budget: int) -> dict[str, Any]:
-    """A job exactly at the budget: (max_steps + 2) points × (DIMS + 3) × 8 B."""
-    max_steps = budget // ((DIMS + 3) * FLOAT_BYTES) - 2
+    """A job at the budget: (max_steps + 2) points × (DIMS + 3) × 8 B and sgd's state."""
+    state = OPTIMIZERS["sgd"].state_slots * DIMS * FLOAT_BYTES
+    max_steps = (budget - state) // ((DIMS + 3) * FLOAT_BYTES) - 2
     return {"function": "sphere", "function_params": {"dims": DIMS}, "max_steps": max_steps,
             "learning_rate": 1e-4, "record_every": 1}
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from engine import resolve_spec, run_spec
+from engine.build import Limits
 from engine.errors import SpecErrors
 from engine.kernels import native
 from engine.objectives.base import Objective
@@ -241,3 +242,13 @@ def test_the_eigen_decomposition_of_the_indefinite_path_is_exact(size: int) -> N
         assert np.abs(np.sort(values) - np.linalg.eigvalsh(matrix)).max() <= 1e-13 * scale
         assert np.abs(vectors @ vectors.T - np.eye(size)).max() <= 1e-13
         assert np.abs((vectors.T * values) @ vectors - matrix).max() <= 1e-13 * scale
+
+
+def test_newtons_hessian_counts_in_the_job_budget_and_is_blamed_on_the_optimizer() -> None:
+    spec = {"function": "sphere", "function_params": {"dims": 1000}, "optimizer": "newton",
+            "max_steps": 3}
+    assert resolve_spec(spec).cost.optimizer_state == (STATE_SLOTS * 1000 + 1000**2) * 8
+    with pytest.raises(SpecErrors) as refused:  # 8 MB of Hessian over a 4 MiB budget
+        resolve_spec(spec, limits=Limits(job_record_bytes=4 << 20))
+    (entry,) = refused.value.to_detail()
+    assert entry["loc"] == ["optimizer"] and "optimizer's state" in entry["msg"]

@@ -311,7 +311,8 @@ def test_a_sweep_over_schedules_and_learning_rates_runs_each_as_alone() -> None:
 
 
 def test_budget_counts_momentum_and_formula_tables() -> None:
-    spec = {"max_steps": 99, "record_every": 1000, "max_epochs": None}
+    spec = {"max_steps": 99, "record_every": 1000, "max_epochs": None,
+            "optimizer": {"name": "sgd"}}
     cost = {name: run_cost({**spec, "schedule": schedule}, 2, 0).schedule_tables
             for name, schedule in [
                 ("constant", {"name": "constant"}),
