@@ -145,4 +145,17 @@ def format_table(result: dict, rows: int = 10) -> str:
         changes = ", ".join(f"{k}={v}" for k, v in entry["overrides"].items())
         lines.append(f"{rank:>4} {index:>5}  {shown:>12}  {entry['steps']:>7}  "
                      f"{entry['stop_reason']:<11}  {changes}")
+    for best in result.get("best", []):
+        group = ", ".join(f"{k}={v}" for k, v in best["key"].items())
+        if best["run"] is None:
+            lines.append(f"best of {group}: none (every run diverged or was pruned)")
+            continue
+        rate = "" if best["learning_rate"] is None else f", learning_rate {best['learning_rate']:g}"
+        lines.append(f"best of {group}: run {best['run']}{rate}, "
+                     f"final loss {best['final_loss']:.6g}")
+    search = result.get("summary", {}).get("search")
+    if search:
+        lines.append(f"halving (eta {search['eta']}, rungs {search['rungs']}): "
+                     f"{search['run_steps']:,} run-steps of the full grid's "
+                     f"{search['full_grid_run_steps']:,} ({search['run_steps_fraction']:.0%})")
     return "\n".join(lines)

@@ -120,6 +120,25 @@ def test_sweep_prints_the_best_runs_first(tmp_path: Path) -> None:
     assert any("optimizer=sgd" in line for line in lines[2:])
 
 
+def test_sweep_prints_each_groups_best_and_what_halving_spent(tmp_path: Path) -> None:
+    body = {"base": {"function": "rosenbrock", "max_steps": 300},
+            "grid": {"optimizer": ["gd", "adam"], "learning_rate": [1e-4, 1e-3, 0.01, 0.1]},
+            "best_by": ["optimizer"], "search": {"method": "halving", "eta": 3, "min_steps": 30}}
+    done = descent("sweep", write(tmp_path / "sweep.json", body))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "pruned" in done.stdout
+    assert lines[-3].startswith("best of optimizer=gd: run 1, learning_rate 0.001, final loss")
+    assert lines[-2].startswith("best of optimizer=adam: run 7, learning_rate 0.1, final loss")
+    assert lines[-1] == ("halving (eta 3, rungs [30, 90, 270, 300]): 847 run-steps of the full "
+                         "grid's 2,400 (35%)")
+    diverging = {**body, "grid": {"optimizer": ["gd"], "learning_rate": [0.5, 1.0]}}
+    del diverging["search"]
+    done = descent("sweep", write(tmp_path / "diverging.json", diverging))
+    assert done.stdout.splitlines()[-1] == ("best of optimizer=gd: none (every run diverged or "
+                                            "was pruned)")
+
+
 def test_sweep_with_every_option(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     done = descent("sweep", write(tmp_path / "sweep.json", SWEEP), "-o", str(out),
