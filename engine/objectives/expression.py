@@ -581,22 +581,27 @@ def _assignments(replacements, emitter: _Emitter, names: dict, indent: str) -> l
     return lines
 
 
-def _kernel_source(replacements: list, reduced: list[sympy.Expr],
-                   symbols: list[sympy.Symbol]) -> str:
-    """Source of the numba kernel from the CSE'd value (``reduced[0]``) and gradient."""
+def _row_kernel_source(signature: str, symbols: list[sympy.Symbol], replacements: list,
+                       body: Callable[[_Emitter], list[str]]) -> str:
+    """Source of a numba kernel over the rows of ``x``: each row's variables ``v<i>``, the CSE
+    temporaries, then the lines ``body`` writes with the row's emitter."""
     names = {symbol: f"v{i}" for i, symbol in enumerate(symbols)}
     emitter = _Emitter(names, numpy_mode=False)
     indent = " " * 8
-    lines = [
-        "def expression_kernel(x, consts, data, batch, loss_out, grad_out):",
-        "    for r in range(x.shape[0]):",
-    ]
+    lines = [f"def {signature}:", "    for r in range(x.shape[0]):"]
     lines += [f"{indent}v{i} = x[r, {i}]" for i in range(len(symbols))]
     lines += _assignments(replacements, emitter, names, indent)
-    lines.append(f"{indent}loss_out[r] = {emitter(reduced[0])}")
-    lines += [f"{indent}grad_out[r, {i}] = {emitter(entry)}"
-              for i, entry in enumerate(reduced[1:])]
+    lines += [indent + line for line in body(emitter)]
     return "\n".join(lines) + "\n"
+
+
+def _kernel_source(replacements: list, reduced: list[sympy.Expr],
+                   symbols: list[sympy.Symbol]) -> str:
+    """Source of the numba kernel from the CSE'd value (``reduced[0]``) and gradient."""
+    return _row_kernel_source(
+        "expression_kernel(x, consts, data, batch, loss_out, grad_out)", symbols, replacements,
+        lambda emitter: [f"loss_out[r] = {emitter(reduced[0])}"] + [
+            f"grad_out[r, {i}] = {emitter(entry)}" for i, entry in enumerate(reduced[1:])])
 
 
 def _hessian_kernel_source(entries: list[sympy.Expr], symbols: list[sympy.Symbol]) -> str:
@@ -605,23 +610,20 @@ def _hessian_kernel_source(entries: list[sympy.Expr], symbols: list[sympy.Symbol
     d = len(symbols)
     upper = [(i, j) for i in range(d) for j in range(i, d)]
     replacements, reduced = _cse([entries[i * d + j] for i, j in upper])
-    names = {symbol: f"v{i}" for i, symbol in enumerate(symbols)}
-    emitter = _Emitter(names, numpy_mode=False)
-    indent = " " * 8
-    lines = [
-        "def expression_hessian_kernel(x, consts, data, batch, hess_out):",
-        "    for r in range(x.shape[0]):",
-    ]
-    lines += [f"{indent}v{i} = x[r, {i}]" for i in range(d)]
-    lines += _assignments(replacements, emitter, names, indent)
-    for (i, j), entry in zip(upper, reduced):
-        lines.append(f"{indent}hess_out[r, {i}, {j}] = {emitter(entry)}")
-        if i != j:
-            lines.append(f"{indent}hess_out[r, {j}, {i}] = hess_out[r, {i}, {j}]")
-    return "\n".join(lines) + "\n"
+
+    def body(emitter: _Emitter) -> list[str]:
+        lines = []
+        for (i, j), entry in zip(upper, reduced):
+            lines.append(f"hess_out[r, {i}, {j}] = {emitter(entry)}")
+            if i != j:
+                lines.append(f"hess_out[r, {j}, {i}] = hess_out[r, {i}, {j}]")
+        return lines
+
+    return _row_kernel_source("expression_hessian_kernel(x, consts, data, batch, hess_out)",
+                              symbols, replacements, body)
 
 
-def _numpy_source(name: str, entries: list[sympy.Expr], targets: list[str],
+def numpy_source(name: str, entries: list[sympy.Expr], targets: list[str],
                   symbols: list[sympy.Symbol], out_shape: str) -> str:
     names = {symbol: f"v{i}" for i, symbol in enumerate(symbols)}
     emitter = _Emitter(names, numpy_mode=True)
@@ -637,7 +639,7 @@ def _numpy_source(name: str, entries: list[sympy.Expr], targets: list[str],
     return "\n".join(lines) + "\n"
 
 
-def _exec_function(source: str, name: str) -> Callable:
+def exec_function(source: str, name: str) -> Callable:
     # The source was printed by _Emitter from whitelisted sympy nodes only.
     namespace: dict = {"math": math, "np": np}
     exec(compile(source, f"<descent expression {name}>", "exec"), namespace)  # noqa: S102
@@ -717,7 +719,7 @@ class CompiledExpression:
         with self._lock:
             if self._kernel is None:
                 source = _kernel_source(self.replacements, self.reduced, self.symbols)
-                python_function = _exec_function(source, "expression_kernel")
+                python_function = exec_function(source, "expression_kernel")
                 kernel = njit(OBJECTIVE_SIGNATURE, error_model="numpy")(python_function)
                 # lets engine.analysis find the formula behind an Objective (a numba Dispatcher
                 # takes attributes of ours, which its stub cannot declare)
@@ -749,7 +751,7 @@ class CompiledExpression:
         with self._lock:
             if self._hessian_kernel is None:
                 source = _hessian_kernel_source(entries, self.symbols)
-                python_function = _exec_function(source, "expression_hessian_kernel")
+                python_function = exec_function(source, "expression_hessian_kernel")
                 self._hessian_kernel = njit(HESSIAN_SIGNATURE, error_model="numpy")(
                     python_function)
             return self._hessian_kernel
@@ -765,10 +767,10 @@ class CompiledExpression:
                 self._hessian = _central_difference_hessian(self.value_and_gradient(), d)
                 return self._hessian
             targets = [f":, {i}, {j}" for i in range(d) for j in range(d)]
-            source = _numpy_source("expression_hessian", entries, targets,
+            source = numpy_source("expression_hessian", entries, targets,
                                    self.symbols, f"(x.shape[0], {d}, {d})")
             self._hessian = _with_ignored_float_errors(
-                _exec_function(source, "expression_hessian"))
+                exec_function(source, "expression_hessian"))
         return self._hessian
 
     def value_and_gradient(self) -> Callable[[np.ndarray], np.ndarray]:
@@ -776,10 +778,10 @@ class CompiledExpression:
         numba compilation (tests and quick checks use it)."""
         if self._value_and_gradient is None:
             targets = [f":, {i}" for i in range(self.dims + 1)]
-            source = _numpy_source("expression_value_and_gradient", [self.tree, *self.gradient],
+            source = numpy_source("expression_value_and_gradient", [self.tree, *self.gradient],
                                    targets, self.symbols, f"(x.shape[0], {self.dims + 1})")
             self._value_and_gradient = _with_ignored_float_errors(
-                _exec_function(source, "expression_value_and_gradient"))
+                exec_function(source, "expression_value_and_gradient"))
         return self._value_and_gradient
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import sympy
 
 from engine.kernels import compiled
-from engine.objectives.expression import _exec_function, _numpy_source
+from engine.objectives.expression import exec_function, numpy_source
 from engine.schedules.cycles import (
     cyclic_lr_table,
     cyclic_momentum_table,
@@ -209,9 +209,9 @@ _STEP_SYMBOL = sympy.Symbol(STEP_VARIABLE, real=True)
 def factor_values(formula: str, n_steps: int) -> np.ndarray:
     """A ``lambda`` / ``multiplicative`` factor at steps 0 .. n_steps - 1, evaluated by the
     code the expression functions use (printed from the parsed, whitelisted tree)."""
-    source = _numpy_source("schedule_factor", [parse_factor(formula)], [":"], [_STEP_SYMBOL],
+    source = numpy_source("schedule_factor", [parse_factor(formula)], [":"], [_STEP_SYMBOL],
                            "x.shape[0]")
-    function = _exec_function(source, "schedule_factor")
+    function = exec_function(source, "schedule_factor")
     steps = np.arange(n_steps, dtype=np.float64)[:, None]
     with np.errstate(all="ignore"):
         return np.ascontiguousarray(function(steps), dtype=np.float64)
