@@ -71,7 +71,10 @@ def parse_csv(data: bytes, target: str | None = None, *, max_rows: int) -> tuple
         raise DatasetError("file", f"is not UTF-8 text (byte {error.start})") from None
     header_end = text.find("\n")
     header_line = text if header_end < 0 else text[:header_end]
-    header = [name.strip() for name in next(csv.reader([header_line]), [])]
+    try:
+        header = [name.strip() for name in next(csv.reader([header_line]), [])]
+    except csv.Error as error:  # a bare carriage return, say
+        raise DatasetError("file", f"the header row is not valid CSV: {_reason(error)}") from None
     if not text.strip() or not any(header):
         raise DatasetError("file", "is empty: a CSV dataset needs a header row and data rows")
     if len(set(header)) != len(header) or not all(header):
@@ -107,9 +110,23 @@ def parse_csv(data: bytes, target: str | None = None, *, max_rows: int) -> tuple
     return X, y, features, target_name
 
 
+def _reason(error: csv.Error) -> str:
+    """The csv module's complaint without its advice to Python programmers."""
+    return str(error).split(" - ")[0]
+
+
 def _raise_first_bad_cell(body: str, header: list[str]) -> None:
     """Find and report the first ragged row or non-numeric cell (the slow, exact path)."""
-    for row, cells in enumerate(csv.reader(io.StringIO(body)), start=1):
+    reader = csv.reader(io.StringIO(body))
+    row = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:  # a bare carriage return inside a row, say
+            raise DatasetError("file", f"row {row + 1} is not valid CSV: {_reason(error)}") from None
+        row += 1
         if not cells or all(not cell.strip() for cell in cells):
             raise DatasetError("file", f"row {row} is empty")
         if len(cells) != len(header):

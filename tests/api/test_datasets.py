@@ -62,6 +62,8 @@ def test_multipart_and_json_uploads(client: TestClient) -> None:
     (b"a,b,y\n1,2,inf\n", {}, "row 1, column 'y'"),
     (b"a,b,y\n1,2,3\n", {"target": "zzz"}, "no column 'zzz'"),
     (b"a,b,y\n" + b"1,2,3\n" * 51, {}, "51 data rows, over this server's limit of 50"),
+    (b"a,b\ry\n1,2,3\n", {}, "the header row is not valid CSV: new-line character seen"),
+    (b"a,b,y\n1,2,3\n4\r5,6\n", {}, "row 2 is not valid CSV: new-line character seen"),
 ])
 def test_each_bad_csv_is_a_422_naming_the_row_or_column(client: TestClient, body: bytes,
                                                         params: dict, text: str) -> None:
