@@ -3,12 +3,16 @@ the caller's identity (API keys, SPEC.md §9.3) and its quotas (SPEC.md §9.4)."
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Annotated
 
+import redis.asyncio
 from celery import Celery
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from api.errors import ApiError
 from api.quotas import ActiveSlots, Quotas
@@ -27,6 +31,20 @@ async def get_app_settings(request: Request) -> Settings:
 
 async def get_store(request: Request) -> JobStore:
     return request.app.state.store
+
+
+async def get_async_redis(request: Request) -> redis.asyncio.Redis:
+    """For the event loop's own reads (a result's record), without a thread: as the store's
+    client, failing at once when Redis is down (503). One per event loop, made on first use:
+    a client's connections belong to the loop that opened them (a test client runs several)."""
+    loop = asyncio.get_running_loop()
+    held = getattr(request.app.state, "async_redis", None)
+    if held is None or held[0] is not loop:
+        client = redis.asyncio.Redis.from_url(
+            request.app.state.settings.redis_url, socket_connect_timeout=2, socket_timeout=30,
+            retry=Retry(NoBackoff(), 0))
+        held = request.app.state.async_redis = (loop, client)
+    return held[1]
 
 
 async def get_celery(request: Request) -> Celery:
@@ -75,6 +93,7 @@ def _identity(request: Request, owner: str) -> str:
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 Store = Annotated[JobStore, Depends(get_store)]
 CeleryClient = Annotated[Celery, Depends(get_celery)]
+AsyncRedis = Annotated[redis.asyncio.Redis, Depends(get_async_redis)]
 Owner = Annotated[str, Depends(get_owner)]
 AuthenticatedOwner = Annotated[str, Depends(get_authenticated_owner)]
 ActiveCap = Annotated[ActiveSlots, Depends(get_active_slots)]

@@ -9,10 +9,12 @@ columns; ``max_points`` and ``every`` have already picked the rows.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Literal
 
 import numpy as np
 from fastapi import Response
+from fastapi.responses import StreamingResponse
 
 from api.errors import ApiError
 from engine import dumps
@@ -24,6 +26,7 @@ OFFERED = (JSON, ARROW, CSV)
 Format = Literal["json", "arrow", "csv"]
 _BY_TYPE: dict[str, Format] = {JSON: "json", ARROW: "arrow", CSV: "csv"}
 VARY = {"Vary": "Accept"}
+_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the end of an Arrow IPC stream
 RESULT_FORMATS: dict[str, Any] = {
     ARROW: {"schema": {"type": "string", "format": "binary"}, "example": "(an Arrow IPC stream: "
             "step, loss, grad_norm, lr, p0 … p{d-1}; the summary in the schema metadata)"},
@@ -63,6 +66,9 @@ def negotiate(accept: str | None) -> Format:
     return best[2]
 
 
+Pieces = dict[str, list[np.ndarray]]  # each column of a table as a list of row ranges
+
+
 def trajectory_table(trajectory: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The trajectory columns as a flat table: ``step``, then ``loss``, ``grad_norm``, ``lr``
     (those present), then ``p0 … p{d-1}`` when ``params`` is present."""
@@ -76,26 +82,36 @@ def trajectory_table(trajectory: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     return table
 
 
-def arrow_stream(table: dict[str, np.ndarray], metadata: dict[str, Any]) -> memoryview:
-    """One Arrow IPC stream: the table, and ``metadata`` as JSON under the schema key
-    ``descent``. Written once into a buffer of its exact size (a dry run counts it), and
-    handed out without a copy."""
+def arrow_pieces(tables: Iterable[dict[str, np.ndarray]], metadata: dict[str, Any]
+                 ) -> Iterator[bytes | memoryview]:
+    """One Arrow IPC stream, in pieces: the schema (from the first table; ``metadata`` as JSON
+    under the key ``descent``), a record batch a table, the end marker."""
     import pyarrow as pa  # here, not at the top: importing pyarrow takes ~0.2 s
 
-    arrays = _arrow_arrays(table)
-    schema = pa.schema([pa.field(name, array.type) for name, array in zip(table, arrays)],
-                       metadata={"descent": dumps(metadata)})
-    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+    schema = None
+    for table in tables:
+        arrays = _arrow_arrays(table)
+        if schema is None:
+            schema = pa.schema([pa.field(name, array.type) for name, array in zip(table, arrays)],
+                               metadata={"descent": dumps(metadata)})
+            yield memoryview(schema.serialize())
+        yield memoryview(pa.RecordBatch.from_arrays(arrays, schema=schema).serialize())
+    yield _EOS
 
-    def write(sink: Any) -> None:
-        with pa.ipc.new_stream(sink, schema) as writer:
-            writer.write_batch(batch)
 
-    counter = pa.MockOutputStream()
-    write(counter)
-    buffer = pa.allocate_buffer(counter.size())
-    write(pa.FixedSizeBufferWriter(buffer))
-    return memoryview(buffer)
+def json_pieces(document: dict[str, Any]) -> Iterator[bytes]:
+    """The document's JSON in pieces, the bytes ``dumps`` writes for it with each trajectory
+    column whole: ``document["trajectory"]`` holds each column as a list of pieces."""
+    trajectory: Pieces = document["trajectory"]
+    marker = "descent-trajectory-" + "0" * 32  # a string no summary holds: where it goes
+    head, _, tail = dumps({**document, "trajectory": marker}).partition(dumps(marker))
+    yield head + b"{"
+    for number, (name, pieces) in enumerate(trajectory.items()):
+        yield (b"," if number else b"") + dumps(name) + b":["
+        written = (_numbers(piece) for piece in pieces if len(piece))
+        yield from (b"," + text if index else text for index, text in enumerate(written))
+        yield b"]"
+    yield b"}" + tail
 
 
 def _arrow_arrays(table: dict[str, np.ndarray]) -> list[Any]:
@@ -118,12 +134,45 @@ def csv_text(table: dict[str, np.ndarray]) -> bytes:
 
 
 def result_response(fmt: Format, document: dict[str, Any]) -> Response:
-    """A job's result document in ``fmt``: as it is in JSON; in Arrow and CSV, its trajectory
-    as the table, and in Arrow the rest of the document as the metadata."""
+    """A job's result document in ``fmt``, its trajectory's columns given as lists of pieces
+    (``Pieces``): as it is in JSON; in Arrow and CSV, its trajectory as the table, and in Arrow
+    the rest of the document as the metadata. A trajectory in more than one piece is sent in
+    JSON and Arrow as it is written (chunked), a piece at a time."""
+    trajectory: Pieces = document["trajectory"]
+    count = len(trajectory["step"])  # pieces
+    if fmt == "csv":
+        whole = {name: np.concatenate(pieces) for name, pieces in trajectory.items()}
+        return _csv_response(trajectory_table(whole))
     if fmt == "json":
-        return Response(dumps(document), media_type=JSON, headers=VARY)
-    metadata = {key: value for key, value in document.items() if key != "trajectory"}
-    return _table_response(fmt, trajectory_table(document["trajectory"]), metadata)
+        pieces: Iterator[bytes | memoryview] = iter(json_pieces(document))
+    else:
+        metadata = {key: value for key, value in document.items() if key != "trajectory"}
+        tables = (trajectory_table({name: parts[index] for name, parts in trajectory.items()})
+                  for index in range(count))
+        pieces = arrow_pieces(tables, metadata)
+    media_type = JSON if fmt == "json" else ARROW
+    if count == 1:
+        return Response(b"".join(pieces), media_type=media_type, headers=VARY)
+    return StreamingResponse(_sent_as_written(pieces), media_type=media_type, headers=VARY)
+
+
+def _numbers(column: np.ndarray) -> bytes:
+    """The column's JSON without its outer brackets. A column of one repeated number (the
+    learning rate of a constant schedule) is that number's text, repeated (the same bits: 0.0
+    and -0.0 are written apart)."""
+    if column.ndim == 1 and len(column) > 1 and column.dtype.itemsize == 8:
+        bits = column.view(np.int64)
+        if bits[0] == bits[-1] and np.all(bits == bits[0]):
+            return ((dumps(column[:1])[1:-1] + b",") * len(column))[:-1]
+    return dumps(np.ascontiguousarray(column))[1:-1]
+
+
+async def _sent_as_written(pieces: Iterator[bytes | memoryview]
+                           ) -> AsyncIterator[bytes | memoryview]:
+    """The pieces, each written in the event loop when the last is sent (a few milliseconds
+    of work each: no thread hop per piece)."""
+    for piece in pieces:
+        yield piece
 
 
 def sweep_result_response(fmt: Format, document: dict[str, Any]) -> Response:
@@ -131,15 +180,15 @@ def sweep_result_response(fmt: Format, document: dict[str, Any]) -> Response:
     Arrow the comparison ``table`` and ``summary`` as the metadata."""
     if fmt == "json":
         return Response(dumps(document), media_type=JSON, headers=VARY)
-    metadata = {"table": document["table"], "summary": document["summary"]}
-    return _table_response(fmt, sweep_table(document), metadata)
-
-
-def _table_response(fmt: Format, table: dict[str, np.ndarray], metadata: dict[str, Any]
-                    ) -> Response:
     if fmt == "csv":
-        return Response(csv_text(table), media_type=f"{CSV}; charset=utf-8", headers=VARY)
-    return Response(arrow_stream(table, metadata), media_type=ARROW, headers=VARY)
+        return _csv_response(sweep_table(document))
+    metadata = {"table": document["table"], "summary": document["summary"]}
+    return Response(b"".join(arrow_pieces([sweep_table(document)], metadata)),
+                    media_type=ARROW, headers=VARY)
+
+
+def _csv_response(table: dict[str, np.ndarray]) -> Response:
+    return Response(csv_text(table), media_type=f"{CSV}; charset=utf-8", headers=VARY)
 
 
 def sweep_table(document: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -15,7 +15,9 @@ Rows (every one printed with its figure, target and ratio, in one run):
 
   - ``GET /healthz`` p50, the floor of one request;
   - ``POST /v1/jobs`` of the tiny job (Adam, 200 steps, 2-D Rosenbrock: 201 points) p50, and
-    its excess over ``/healthz`` (target ≤ 1.5 ms);
+    its excess over ``/healthz`` (target ≤ 1.5 ms), both over the hot floor and over a
+    ``/healthz`` taken after the same pause as the POST (each POST follows a bare Celery round
+    trip and a 10 ms pause; a request after a pause pays for waking the processes);
   - POST → whole result (``GET /v1/jobs/{id}/result?wait=30``, no ``max_points``) p50 and its
     ratio to the bare Celery round trip (target ≤ 2×);
   - small GETs of a finished tiny job and the catalogue (job document, the 201-point result,
@@ -353,14 +355,21 @@ def whole_result(client: Client, job_id: str, query: str = WAIT) -> bytes:
     return answer
 
 
-def latency(client: Client, bare: BareCelery) -> tuple[float, float, float, float, str]:
+def latency(client: Client, bare: BareCelery) -> tuple[float, float, float, float, float, str]:
     """POST, then one ``GET /result?wait=30`` (whole result) answered as soon as the job has
-    finished, each round after a bare Celery round trip (machine noise hits both alike): p50
-    of the POST, of the wait, of the two and of the bare round trip, and the last job's id."""
-    posts, waits, totals, bare_times = [], [], [], []
+    finished, each round after a bare Celery round trip (machine noise hits both alike) and a
+    ``/healthz`` taken after the same pause as the POST (a request after an idle moment pays
+    for waking the processes, which a request hot on the heels of another does not): p50 of
+    the POST, of the wait, of the two, of the bare round trip and of that ``/healthz``, and
+    the last job's id."""
+    posts, waits, totals, bare_times, floors = [], [], [], [], []
     job_id = ""
     for _ in range(LATENCY_ROUNDS + 10):
         bare_times.append(bare.round_trip())
+        time.sleep(SETTLE_S)
+        start = time.perf_counter()
+        fetch(client, "/healthz")
+        floors.append(time.perf_counter() - start)
         time.sleep(SETTLE_S)
         start = time.perf_counter()
         job_id = submit(client)
@@ -372,7 +381,8 @@ def latency(client: Client, bare: BareCelery) -> tuple[float, float, float, floa
         posts.append(posted - start)
         waits.append(end - posted)
         totals.append(end - start)
-    return p50(posts[10:]), p50(waits[10:]), p50(totals[10:]), p50(bare_times[10:]), job_id
+    return (p50(posts[10:]), p50(waits[10:]), p50(totals[10:]), p50(bare_times[10:]),
+            p50(floors[10:]), job_id)
 
 
 def small_requests(client: Client, job_id: str) -> dict[str, float]:
@@ -488,7 +498,7 @@ def client_rows(client: Client, bare: BareCelery, big_id: str,
                 trees: dict[str, int]) -> tuple[list[Row], str]:
     """Every HTTP row of one client, each ratio against bare Celery measured beside it."""
     name = client.name
-    post, wait, total, bare_rtt, tiny_id = latency(client, bare)
+    post, wait, total, bare_rtt, idle_floor, tiny_id = latency(client, bare)
     small = small_requests(client, tiny_id)
     floor = small["GET /healthz"]
     bare_rate, bare_meter = bare.throughput()
@@ -500,6 +510,8 @@ def client_rows(client: Client, bare: BareCelery, big_id: str,
         ms_row("GET /healthz (floor)", name, floor),
         ms_row("POST /v1/jobs (tiny)", name, post),
         ms_row("POST /v1/jobs − healthz", name, post - floor, 1.5),
+        ms_row("GET /healthz after the POST's pause", name, idle_floor),
+        ms_row("POST /v1/jobs − that healthz", name, post - idle_floor, 1.5),
         ms_row("GET /result?wait=30 after the POST", name, wait),
         ms_row("bare Celery round trip, in turns", name, bare_rtt),
         Row("POST → whole result (tiny)", name, total * 1e3, "ms", "≤ 2× bare RTT",

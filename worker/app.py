@@ -6,11 +6,14 @@ from the environment's settings.
 
 from __future__ import annotations
 
+import base64
+import uuid
 from typing import Any
 from urllib.parse import urlparse
 
 from celery import Celery
 
+from engine import dumps
 from worker.settings import Settings, get_settings
 
 SOFT_LIMIT_GRACE_S = 10.0  # the cooperative budget check (in the progress callback) fires first
@@ -47,6 +50,33 @@ def enqueue(celery: Celery, settings: Settings, task: str, args: list[Any], task
     celery.send_task(task, args=args, task_id=task_id, queue=settings.queue_name,
                      soft_time_limit=soft, time_limit=hard, ignore_result=True,
                      declare=[], retry=False)
+
+
+def queued_in_store(settings: Settings) -> bool:
+    """Whether the broker is the job store's Redis, through our transport: then a job's message
+    is pushed by the script that files the job (``JobStore.create``), in one round trip."""
+    return settings.broker == settings.redis_url and urlparse(settings.broker).scheme == "redis"
+
+
+def broker_message(celery: Celery, settings: Settings, task: str, args: list[Any],
+                   task_id: str) -> tuple[str, bytes]:
+    """What ``enqueue`` has kombu's Redis transport push for a task, built without a
+    publish: the queue's list key and the message (Celery's own task headers, in kombu's
+    envelope: a base64 JSON body, the routing in ``delivery_info``, a fresh delivery tag).
+    At ~0.1 ms against ``enqueue``'s 0.5 ms of CPU and its own round trip; tests check it
+    against what ``enqueue`` pushes."""
+    soft, hard = time_limits(settings.job_time_limit_s)
+    headers, properties, body, _ = celery.amqp.as_task_v2(
+        task_id, task, args, {}, reply_to=celery.thread_oid, time_limit=hard,
+        soft_time_limit=soft, ignore_result=True)
+    envelope = {
+        "body": base64.b64encode(dumps(body)).decode(),
+        "content-encoding": "utf-8", "content-type": "application/json", "headers": headers,
+        "properties": {**properties, "delivery_mode": 2, "priority": 0,
+                       "delivery_info": {"exchange": "", "routing_key": settings.queue_name},
+                       "body_encoding": "base64", "delivery_tag": str(uuid.uuid4())},
+    }
+    return settings.queue_name, dumps(envelope)
 
 
 def make_celery(settings: Settings) -> Celery:

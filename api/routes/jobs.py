@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import anyio
+import numpy as np
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 
-from api.deps import ActiveCap, AppSettings, CeleryClient, Owner, Store
+from api.deps import ActiveCap, AppSettings, AsyncRedis, CeleryClient, Owner, Store
 from api.errors import ApiError
 from api.events import event_stream
 from api.formats import NOT_ACCEPTABLE, RESULT_FORMATS, Format, negotiate, result_response
-from api.quotas import ActiveSlots
+from api.quotas import NO_CAP, ActiveSlots
 from api.responses import JSONResponse
 from api.schemas import JobDocument, JobList, JobResult, Problem
 from engine import JobSpec, resolve_spec
 from engine.result import TRAJECTORY_FIELDS, shrink_indices
 from engine.spec import MAX_COUNT
-from worker.app import enqueue
+from worker.app import broker_message, enqueue, queued_in_store
 from worker.datasets import DatasetStore
 from worker.store import FINISHED, STATUSES, IdempotencyConflict, JobNotFound
+from worker.store.results import held_in_head
 
 log = logging.getLogger("descent.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -80,12 +83,24 @@ def _get(store: Any, job_id: str, owner: str) -> dict[str, Any]:
 async def submit_job(
     spec: Annotated[JobSpec, Body(openapi_examples=SUBMIT_EXAMPLES)], request: Request,
     store: Store, celery: CeleryClient, settings: AppSettings, owner: Owner, active: ActiveCap,
-    idempotency_key: Annotated[str | None, Header(
+    client: AsyncRedis, idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", max_length=200,
         description="Same key and body: the same job again; same key, other body: 422.")] = None,
 ) -> Response:
     """Validate the spec completely (every bad field is reported at once), file the job and
     queue it. Answers 202 with ``Location: /v1/jobs/{id}`` and the job document."""
+    if spec.data is None and active is NO_CAP and queued_in_store(settings):
+        # Nothing to read or generate, no cap to count, and the broker is the store's Redis:
+        # the submission is one await in the event loop (a thread hop would cost more).
+        prepared = resolve_spec(spec, limits=settings.limits)
+        try:
+            document, _ = await store.create_async(
+                client, prepared.spec, owner=owner, time_limit_s=settings.job_time_limit_s,
+                idempotency=_idempotency(spec, idempotency_key),
+                message=partial(_job_message, celery, settings))
+        except IdempotencyConflict:
+            raise _key_conflict() from None
+        return _accepted(document)
     return await anyio.to_thread.run_sync(_submit, spec, store, celery, settings, owner,
                                           idempotency_key, active,
                                           limiter=_submit_limiter(request.app))
@@ -104,33 +119,49 @@ def _submit_limiter(app: Any) -> anyio.CapacityLimiter:
 
 def _submit(spec: JobSpec, store: Any, celery: Any, settings: Any, owner: str,
             idempotency_key: str | None, active: ActiveSlots) -> Response:
-    limits = settings.limits
+    """A submission that reads (a stored dataset), generates data, counts against a cap or
+    publishes through Celery: in a thread, off the event loop."""
     datasets: set[str] = set()
-    prepared = resolve_spec(spec, limits=limits,
+    prepared = resolve_spec(spec, limits=settings.limits,
                             load_dataset=DatasetStore(store.redis, 0).loader(owner, datasets))
-    idempotency = None
-    if idempotency_key:
-        body_hash = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
-        idempotency = (idempotency_key, body_hash)
+    message = partial(_job_message, celery, settings) if queued_in_store(settings) else None
     try:
         with active.reserve() as slot:  # 429 when the caller has DESCENT_MAX_ACTIVE already
             document, created = store.create(prepared.spec, owner=owner,
                                               time_limit_s=settings.job_time_limit_s,
-                                              idempotency=idempotency, datasets=datasets)
+                                              idempotency=_idempotency(spec, idempotency_key),
+                                              datasets=datasets, message=message)
             slot.hold("job", document["id"])
     except IdempotencyConflict:
-        raise ApiError(422, [{
-            "loc": ["header", "Idempotency-Key"], "type": "value_error",
-            "msg": "this Idempotency-Key was already used with a different body",
-        }]) from None
+        raise _key_conflict() from None
     job_id = document["id"]
-    if created:
+    if created and message is None:  # the broker is elsewhere: publish through Celery
         try:
             enqueue(celery, settings, RUN_JOB, [job_id], job_id)
         except Exception:
             store.mark_unqueued(job_id)  # failed, and its Idempotency-Key free for a retry
             raise
-    return JSONResponse(document, status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
+    return _accepted(document)
+
+
+def _idempotency(spec: JobSpec, idempotency_key: str | None) -> tuple[str, str] | None:
+    if not idempotency_key:
+        return None
+    return idempotency_key, hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+
+
+def _key_conflict() -> ApiError:
+    return ApiError(422, [{"loc": ["header", "Idempotency-Key"], "type": "value_error",
+                           "msg": "this Idempotency-Key was already used with a different body"}])
+
+
+def _accepted(document: dict[str, Any]) -> Response:
+    return JSONResponse(document, status_code=202,
+                        headers={"Location": f"/v1/jobs/{document['id']}"})
+
+
+def _job_message(celery: Any, settings: Any, job_id: str) -> tuple[str, bytes]:
+    return broker_message(celery, settings, RUN_JOB, [job_id], job_id)
 
 
 @router.get("", response_model=None, responses={200: {"model": JobList}, **_errors},
@@ -174,7 +205,7 @@ def get_job(job_id: str, store: Store, owner: Owner) -> Response:
 )
 async def get_result(
     job_id: str, request: Request, store: Store, owner: Owner, settings: AppSettings,
-    max_points: Annotated[int | None, Query(ge=2, le=MAX_COUNT, description="At most this many "
+    client: AsyncRedis, max_points: Annotated[int | None, Query(ge=2, le=MAX_COUNT, description="At most this many "
                                             "points, evenly spaced; first and last kept.")] = None,
     every: Annotated[int | None, Query(ge=1, le=MAX_COUNT,
                                        description="Every k-th point (last kept).")] = None,
@@ -205,14 +236,8 @@ async def get_result(
         chosen = tuple(name for name in TRAJECTORY_FIELDS if name in names)
     if wait:
         await request.app.state.job_end_watcher.wait(job_id, owner, wait)
-    return await anyio.to_thread.run_sync(_result_response, store, job_id, owner, chosen,
-                                          max_points, every, fmt)
-
-
-def _result_response(store: Any, job_id: str, owner: str, chosen: tuple[str, ...],
-                     max_points: int | None, every: int | None, fmt: Format) -> Response:
     try:
-        job = store.result_record(job_id, owner)
+        job = await store.result_record_async(client, job_id, owner)
     except JobNotFound:
         raise _not_found(job_id) from None
     if job["status"] not in FINISHED:
@@ -228,12 +253,22 @@ def _result_response(store: Any, job_id: str, owner: str, chosen: tuple[str, ...
         indices = shrink_indices(points, max_points=max_points, every=every)
         if len(indices) == points:
             indices = None
-    summary, epoch_loss = job["summary"] or {}, layout.get("epoch_loss")
+    if held_in_head(layout, job["head"]):  # all read already: answered here, no thread
+        return _result_response(store, job_id, job, chosen, indices, fmt)
+    return await anyio.to_thread.run_sync(_result_response, store, job_id, job, chosen,
+                                          indices, fmt)
+
+
+def _result_response(store: Any, job_id: str, job: dict[str, Any], chosen: tuple[str, ...],
+                     indices: np.ndarray | None, fmt: Format) -> Response:
+    """The answer from the job's result record (``result_record``) and the rows it needs."""
+    layout = job["layout"]
     try:
-        trajectory = store.read_trajectory(job_id, layout, indices, chosen)
+        trajectory = store.read_trajectory(job_id, layout, indices, chosen, job["head"])
     except JobNotFound:
         raise _not_found(job_id) from None
-    return result_response(fmt, {**summary, "trajectory": trajectory, "epoch_loss": epoch_loss})
+    return result_response(fmt, {**(job["summary"] or {}), "trajectory": trajectory,
+                                 "epoch_loss": layout.get("epoch_loss")})
 
 
 @router.delete(

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pytest
 
 from api.errors import ApiError
-from api.formats import ARROW, CSV, negotiate
-from engine import loads
+from api.formats import ARROW, CSV, json_pieces, negotiate
+from engine import dumps, loads, run_spec
 from tests.conftest import wait_job
 
 JOB = {"function": "himmelblau", "optimizer": "adam", "learning_rate": 0.05, "max_steps": 300,
@@ -142,3 +142,39 @@ def test_a_sweep_result_is_a_table_of_runs_or_of_their_points(http: Any) -> None
         url, params={"runs": "0,4", "max_points": 5}).json()["runs"]}
     np.testing.assert_array_equal(points.column("loss").to_numpy()[5:],
                                   by_run[4]["trajectory"]["loss"])
+
+
+def test_a_result_of_many_pieces_is_streamed_with_the_same_numbers(http: Any) -> None:
+    """A result longer than one read of the store (``READ_CHUNK_BYTES``) is sent as it is
+    written, chunked: in JSON the same document the engine gives, in Arrow one record batch a
+    piece, every number bit for bit."""
+    spec = {"function": "rosenbrock", "optimizer": "sgd", "learning_rate": 1e-4,
+            "max_steps": 60_000}
+    job = http.post("/v1/jobs", json=spec).json()
+    assert wait_job(http, job["id"])["status"] == "succeeded"
+    url = f"/v1/jobs/{job['id']}/result"
+    answer = http.get(url)
+    assert answer.headers.get("transfer-encoding") == "chunked"
+    expected = run_spec(spec).trajectory
+    trajectory = answer.json()["trajectory"]
+    for name, column in expected.items():
+        np.testing.assert_array_equal(np.array(trajectory[name], dtype=float), column)
+    arrow = http.get(url, headers={"Accept": ARROW})
+    batches = pa.ipc.open_stream(arrow.content)
+    table = batches.read_all()
+    assert len(table.column("step").chunks) > 2
+    for name, column in flat(trajectory).items():
+        np.testing.assert_array_equal(table.column(name).to_numpy(), column)
+
+
+@pytest.mark.parametrize("column", [
+    np.array([0.0, -0.0, 0.0, -0.0]), np.full(7, 1e-4), np.full(5, np.nan), np.arange(9),
+    np.array([1.5, np.inf, -np.inf, np.nan, 2.0]), np.full(4, -0.0)], ids=str)
+def test_json_written_in_pieces_is_the_whole_documents_bytes(column: np.ndarray) -> None:
+    trajectory = {"step": column, "params": np.column_stack([column, column])}
+    whole = {"stop_reason": "max_steps", "trajectory": trajectory, "epoch_loss": None}
+    for size in (1, 2, 3, len(column)):
+        pieces = {name: [values[start:start + size] for start in range(0, len(values), size)]
+                  for name, values in trajectory.items()}
+        written = b"".join(json_pieces({**whole, "trajectory": pieces}))
+        assert written == dumps(whole)

@@ -60,11 +60,20 @@ def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore) ->
     fields = ("params", "loss", "grad_norm", "lr")
     rows = store.read_trajectory(job_id, layout, None, fields)
     for name, column in expected.trajectory.items():
-        np.testing.assert_array_equal(rows[name], column)
+        np.testing.assert_array_equal(np.concatenate(rows[name]), column)
     picks = np.array([0, 7, 150, 300])
     thinned = store.read_trajectory(job_id, layout, picks, ("loss",))
     assert set(thinned) == {"step", "loss"}
-    np.testing.assert_array_equal(thinned["loss"], expected.trajectory["loss"][picks])
+    np.testing.assert_array_equal(np.concatenate(thinned["loss"]), expected.trajectory["loss"][picks])
+    # read with the record's head (all of this small result): the same rows, no other read
+    head = store.result_record(job_id)["head"]
+    assert len(head) == layout["points"] * 8 * (2 + 4)
+    for picked in (None, picks):
+        from_head = store.read_trajectory(job_id, layout, picked, fields, head)
+        from_store = store.read_trajectory(job_id, layout, picked, fields)
+        for name in from_store:
+            np.testing.assert_array_equal(np.concatenate(from_head[name]),
+                                          np.concatenate(from_store[name]))
     # the result is stored once, as rows: exactly 8 × (dims + 4) bytes a point
     assert store.redis.strlen(store.result_key(job_id)) == layout["points"] * 8 * (2 + 4)
     # a result that expires before it is read is not found, never a document of nulls

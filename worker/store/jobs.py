@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 import redis
+import redis.asyncio
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -56,6 +57,16 @@ class Progress:
     loss: float | None
 
 
+@dataclass
+class _CreateCall:
+    """One call of the create script, and what reading its reply needs."""
+
+    keys: list[str]
+    args: list[Any]
+    record: dict[str, str | bytes]
+    idempotency: tuple[str, str] | None
+
+
 class JobStore(ResultReader, Liveness, Metrics):
     """Job records and results in Redis; one instance per process, thread-safe."""
 
@@ -85,12 +96,33 @@ class JobStore(ResultReader, Liveness, Metrics):
         time_limit_s: float,
         idempotency: tuple[str, str] | None = None,
         datasets: Collection[str] = (),
+        message: Callable[[str], tuple[str, bytes]] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """File a queued job; returns ``(job document, created)``, in one atomic step. With
+        ``message`` (the new job's id → a broker queue's list key and its message, when the
+        broker is this Redis) the job is queued in that same step: the message is pushed only
+        if the job is created, and never without its record. With
         ``idempotency=(key, body_hash)`` a key seen before returns that job (``created`` False)
         or raises ``IdempotencyConflict`` when the body differs. ``datasets``: the stored
         datasets the spec names, kept while the job is unfinished (one deleted since the spec
         was checked is a ``SpecErrors`` on ``data.dataset_id``)."""
+        call = self._create_call(spec, owner, time_limit_s, idempotency, datasets, message)
+        return self._created(self.scripts.create(keys=call.keys, args=call.args), call)
+
+    async def create_async(
+        self, client: redis.asyncio.Redis, spec: dict[str, Any], *, owner: str = ANONYMOUS,
+        time_limit_s: float, idempotency: tuple[str, str] | None = None,
+        message: Callable[[str], tuple[str, bytes]] | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """``create`` (for a spec naming no stored dataset) through an asyncio client: the
+        API's event loop files and queues a job with one await, no thread."""
+        call = self._create_call(spec, owner, time_limit_s, idempotency, (), message)
+        script = client.register_script(self.scripts.create.script)
+        return self._created(await script(keys=call.keys, args=call.args), call)
+
+    def _create_call(self, spec: dict[str, Any], owner: str, time_limit_s: float,
+                     idempotency: tuple[str, str] | None, datasets: Collection[str],
+                     message: Callable[[str], tuple[str, bytes]] | None) -> _CreateCall:
         job_id = uuid.uuid4().hex
         record: dict[str, str | bytes] = {
             "id": job_id, "owner": owner, "status": "queued", "created_at": now_iso(),
@@ -104,15 +136,18 @@ class JobStore(ResultReader, Liveness, Metrics):
         dataset_keys = [key for dataset_id in datasets
                         for key in (f"{PREFIX}dataset:{dataset_id}",
                                     keys.dataset_users_key(dataset_id))]
-        reply = self.scripts.create(
+        queue, queued = message(job_id) if message else (keys.job_key(job_id), b"")
+        return _CreateCall(
             keys=[keys.job_key(job_id), keys.index_key(owner), STATUS_COUNTS_KEY, SEQUENCE_KEY,
-                  idempotency_key, *dataset_keys],
-            args=[self.ttl_s, job_id, body_hash, keys.job_key(""),
+                  idempotency_key, queue, *dataset_keys],
+            args=[self.ttl_s, job_id, body_hash, keys.job_key(""), queued,
                   *(item for pair in record.items() for item in pair)],
-        )
+            record=record, idempotency=idempotency)
+
+    def _created(self, reply: Any, call: _CreateCall) -> tuple[dict[str, Any], bool]:
         outcome = as_bytes(reply[0]).decode()
         if outcome == "conflict":
-            raise IdempotencyConflict(idempotency[0] if idempotency else "")
+            raise IdempotencyConflict(call.idempotency[0] if call.idempotency else "")
         if outcome == "existing":
             fields = [as_bytes(item) for item in reply[1]]
             return self._document(dict(zip(fields[::2], fields[1::2]))), False
@@ -120,7 +155,7 @@ class JobStore(ResultReader, Liveness, Metrics):
             dataset_id = as_bytes(reply[1]).decode().rpartition(":")[2]
             raise SpecErrors([SpecError("data.dataset_id", f"no dataset {dataset_id} (it was "
                                         "deleted); upload it again with POST /v1/datasets")])
-        record["sequence"] = as_bytes(reply[1])
+        record = {**call.record, "sequence": as_bytes(reply[1])}
         return self._document({name.encode(): value if isinstance(value, bytes)
                                else value.encode() for name, value in record.items()}), True
 

@@ -30,10 +30,11 @@ end
 return {'done', status}
 """
 
-# KEYS: job, index, counts, sequence, idempotency key (the job key when there is none), then
-# (dataset, dataset users) pairs for the datasets the job names;
-# ARGV: ttl, job id, body hash ('' without an Idempotency-Key), the job key prefix, then the
-# record's field/value pairs.
+# KEYS: job, index, counts, sequence, idempotency key (the job key when there is none), the
+# broker queue's list (the job key when there is no message), then (dataset, dataset users)
+# pairs for the datasets the job names;
+# ARGV: ttl, job id, body hash ('' without an Idempotency-Key), the job key prefix, the broker
+# message ('' for none: the caller publishes it), then the record's field/value pairs.
 # An Idempotency-Key that points to a job still there (and queued, not abandoned because the
 # broker refused it) answers that job, whole, in this same round trip: there is no moment at
 # which the key names a job whose record does not exist yet. A key whose job is gone (deleted,
@@ -51,11 +52,11 @@ if ARGV[3] ~= '' then
     end
   end
 end
-for i = 6, #KEYS, 2 do
+for i = 7, #KEYS, 2 do
   if redis.call('EXISTS', KEYS[i]) == 0 then return {'no_dataset', KEYS[i]} end
 end
 local sequence = redis.call('INCR', KEYS[4])
-redis.call('HSET', KEYS[1], 'sequence', sequence, unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], 'sequence', sequence, unpack(ARGV, 6))
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'idempotency', KEYS[5])
   redis.call('SET', KEYS[5], ARGV[3] .. ' ' .. ARGV[2], 'EX', ARGV[1])
@@ -63,10 +64,11 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], sequence, ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'queued', 1)
-for i = 7, #KEYS, 2 do
+for i = 8, #KEYS, 2 do
   redis.call('SADD', KEYS[i], KEYS[1])
   redis.call('EXPIRE', KEYS[i], ARGV[1])
 end
+if ARGV[5] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[5]) end
 return {'created', tostring(sequence)}
 """
 
