@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from typing import cast
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio
 
-from worker.store import FINISHED, JobStore, finished_channel
+from worker.store import finished_channel
 
 
 class JobEndWatcher:
@@ -24,27 +24,23 @@ class JobEndWatcher:
         self.listener: asyncio.Task[None] | None = None
         self.subscribed: asyncio.Future[None] | None = None
 
-    async def wait(self, job_id: str, owner: str | None, timeout_s: float) -> None:
-        """Return when the job has ended, or after ``timeout_s`` whatever Redis does; at once
-        for an ended, unknown or other owner's job. Listens before it reads the status, so no
-        end is missed."""
-        ended = asyncio.get_running_loop().create_future()
-        self.waiters[job_id].add(ended)
+    async def wait(self, job_id: str, timeout_s: float,
+                   ended: Callable[[], Awaitable[bool]]) -> None:
+        """Return when the job has ended, or after ``timeout_s`` whatever Redis does. Listens
+        before it asks ``ended`` (the caller's read of the job: True when it has ended, or
+        there is nothing to wait for), so no end is missed; what ``ended`` raises, this
+        raises."""
+        event = asyncio.get_running_loop().create_future()
+        self.waiters[job_id].add(event)
         try:
             async with asyncio.timeout(timeout_s):
                 await self._listening()
-                # the client does not decode responses: a field is bytes, or None when absent
-                stored_owner, status = cast("list[bytes | None]", await self.client.hmget(
-                    JobStore.job_key(job_id), ["owner", "status"]))
-                if stored_owner is None or status is None or (
-                        owner is not None and stored_owner.decode() != owner):
-                    return
-                if status.decode() not in FINISHED:
-                    await ended
+                if not await ended():
+                    await event
         except TimeoutError:
             pass
         finally:
-            self.waiters[job_id].discard(ended)
+            self.waiters[job_id].discard(event)
             if not self.waiters[job_id]:
                 del self.waiters[job_id]
 

@@ -234,12 +234,20 @@ async def get_result(
                                   "msg": f"unknown field(s) {', '.join(unknown)}; choose from "
                                   f"{', '.join(TRAJECTORY_FIELDS)}"}])
         chosen = tuple(name for name in TRAJECTORY_FIELDS if name in names)
-    if wait:
-        await request.app.state.job_end_watcher.wait(job_id, owner, wait)
-    try:
-        job = await store.result_record_async(client, job_id, owner)
-    except JobNotFound:
-        raise _not_found(job_id) from None
+    records: list[dict[str, Any]] = []
+
+    async def ended() -> bool:
+        try:
+            records.append(await store.result_record_async(client, job_id, owner))
+        except JobNotFound:
+            raise _not_found(job_id) from None
+        return records[-1]["status"] in FINISHED
+
+    if wait:  # the record read to see whether to wait is the answer's when it has ended
+        await request.app.state.job_end_watcher.wait(job_id, wait, ended)
+    if not records or records[-1]["status"] not in FINISHED:
+        await ended()
+    job = records[-1]
     if job["status"] not in FINISHED:
         raise ApiError(409, f"job {job_id} is {job['status']}; the result is ready when it "
                        "finishes")
