@@ -238,7 +238,7 @@ async def get_result(
 
     async def ended() -> bool:
         try:
-            records.append(await store.result_record_async(client, job_id, owner))
+            records.append(await store.result_record(client, job_id, owner))
         except JobNotFound:
             raise _not_found(job_id) from None
         return records[-1]["status"] in FINISHED

@@ -97,8 +97,9 @@ class OptimizerDef:
     columns: Any
     state_slots: int
     default_lr: float
-    init_state: InitState
     description: str = ""
+    start_state: InitState | None = None
+    """How a run's state starts (``init_state``); None: ``state_slots`` zero slots."""
     momentum_column: int | None = None
     """The hyper column OneCycleLR and CyclicLR cycle (momentum or beta1), given by name:
     ``momentum_column=ADAM.beta1``."""
@@ -122,6 +123,13 @@ class OptimizerDef:
     state_size: Callable[[dict[str, Any], int], int] | None = None
     """The floats one run's optimizer holds (state and per-step scratch), from its resolved
     hyperparameters and the parameter count, for the byte budgets; None: ``state_slots × d``."""
+
+    def init_state(self, hyper: np.ndarray, n_runs: int, dims: int, layout: Layout | None = None,
+                   learning_rate: np.ndarray | None = None) -> np.ndarray:
+        """The runs' starting state ``(slots, n_runs, dims)``: ``start_state``'s, or zeros."""
+        if self.start_state is None:
+            return np.zeros((self.state_slots, n_runs, dims))
+        return self.start_state(hyper, n_runs, dims, layout, learning_rate)
 
     def floats_per_run(self, config: dict[str, Any], dims: int) -> int:
         """What ``state_size`` says, or ``state_slots × dims``."""

@@ -29,14 +29,6 @@ from engine.optimizers.base import Hyperparameter, InitState, Layout, OptimizerD
 from engine.optimizers.layout import layout_slots
 
 
-def _zeros_state(slots: int) -> InitState:
-    def init_state(hyper: np.ndarray, n_runs: int, dims: int, layout: Layout | None = None,
-                   learning_rate: np.ndarray | None = None) -> np.ndarray:
-        return np.zeros((slots, n_runs, dims))
-
-    return init_state
-
-
 def _adagrad_state(hyper: np.ndarray, n_runs: int, dims: int, layout: Layout | None = None,
                    learning_rate: np.ndarray | None = None) -> np.ndarray:
     """torch: ``state["sum"] = torch.full_like(p, initial_accumulator_value)``."""
@@ -180,7 +172,7 @@ LBFGS = OptimizerDef(
     "optimizer.step(closure), up to max_iter iterations and max_eval objective evaluations "
     "(final.function_evaluations counts them); a mini-batch step's evaluations all use the "
     "step's batch, as torch's closure does",
-    init_state=lbfgs.init_state,
+    start_state=lbfgs.init_state,
     state_size=lbfgs.state_size,
     momentum_column=None,
 )
@@ -205,7 +197,6 @@ NEWTON = OptimizerDef(
     "Hessian (beyond torch: the analytic method as an optimizer, for objectives with an exact "
     "Hessian); each step's H + damping I is classified positive definite, indefinite or "
     "singular (then the least-norm step), counted in final.hessian",
-    init_state=_zeros_state(newton.STATE_SLOTS),
     momentum_column=None,
 )
 
@@ -253,7 +244,7 @@ MUON = OptimizerDef(
     "Newton-Schulz iteration in bfloat16; the other tensors (the biases) by torch.optim.AdamW "
     "with the adamw_* hyperparameters, as torch's documentation advises. Only for models with "
     "weight matrices",
-    init_state=muon.init_state,
+    start_state=muon.init_state,
     momentum_column=muon.MUON.momentum,
 )
 
@@ -278,7 +269,6 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             default_lr=1e-3,
             description="stochastic gradient descent, optionally with (Nesterov) momentum "
             "(torch.optim.SGD)",
-            init_state=_zeros_state(2),
             momentum_column=kernels.SGD.momentum,
         ),
         OptimizerDef(
@@ -289,7 +279,6 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             state_slots=3,
             default_lr=1e-3,
             description="Adam (torch.optim.Adam)",
-            init_state=_zeros_state(3),
             momentum_column=kernels.ADAM.beta1,
         ),
         OptimizerDef(
@@ -305,7 +294,6 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             state_slots=3,
             default_lr=1e-3,
             description="Adam with decoupled weight decay (torch.optim.AdamW)",
-            init_state=_zeros_state(3),
             momentum_column=kernels.ADAMW.beta1,
         ),
         OptimizerDef(
@@ -325,7 +313,6 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             state_slots=3,
             default_lr=1e-2,
             description="RMSprop (torch.optim.RMSprop)",
-            init_state=_zeros_state(3),
             momentum_column=kernels.RMSPROP.momentum,
         ),
         OptimizerDef(
@@ -344,7 +331,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             state_slots=1,
             default_lr=1e-2,
             description="Adagrad (torch.optim.Adagrad)",
-            init_state=_adagrad_state,
+            start_state=_adagrad_state,
             momentum_column=None,
         ),
         OptimizerDef(
@@ -361,7 +348,6 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             default_lr=1.0,
             description="Adadelta (torch.optim.Adadelta); the learning rate scales the delta "
             "and defaults to 1.0",
-            init_state=_zeros_state(2),
             momentum_column=None,
         ),
         OptimizerDef(
@@ -372,7 +358,6 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             state_slots=2,
             default_lr=2e-3,
             description="Adamax, Adam with the infinity norm (torch.optim.Adamax)",
-            init_state=_zeros_state(2),
             momentum_column=kernels.ADAMAX.beta1,
         ),
         OptimizerDef(
@@ -391,7 +376,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             state_slots=3,
             default_lr=2e-3,
             description="Adam with Nesterov momentum (torch.optim.NAdam)",
-            init_state=_nadam_state,
+            start_state=_nadam_state,
             momentum_column=kernels.NADAM.beta1,
         ),
         OptimizerDef(
@@ -402,7 +387,6 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             state_slots=2,
             default_lr=1e-3,
             description="rectified Adam (torch.optim.RAdam)",
-            init_state=_zeros_state(2),
             momentum_column=kernels.RADAM.beta1,
         ),
         OptimizerDef(
@@ -425,7 +409,6 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             description="resilient backpropagation: per-coordinate step sizes that grow while "
             "the gradient's sign holds and shrink when it flips; the learning rate is the "
             "first step size (torch.optim.Rprop)",
-            init_state=_zeros_state(2),
             momentum_column=None,
         ),
         OptimizerDef(
@@ -449,7 +432,6 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             description="averaged stochastic gradient descent: SGD with a decaying step size "
             "and a running average of the iterates from step t0 on, reported as "
             "final.averaged_params (torch.optim.ASGD, torch 2.13)",
-            init_state=_zeros_state(3),
             momentum_column=None,
             reported_state=(("averaged_params", 0),),
         ),
@@ -475,7 +457,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             description="Adafactor: steps relative to each tensor's RMS, the second moment of "
             "every matrix factored into row and column averages (torch.optim.Adafactor, "
             "torch 2.13; maximize is not offered)",
-            init_state=_layout_state(6),
+            start_state=_layout_state(6),
             momentum_column=None,
         ),
         OptimizerDef(
@@ -497,7 +479,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             default_lr=1e-4,
             description="Lion, the sign of an interpolated momentum (lion_pytorch.Lion, "
             "lion-pytorch 0.2.5)",
-            init_state=_lion_state,
+            start_state=_lion_state,
             momentum_column=elementwise_references.LION.beta1,
         ),
         OptimizerDef(
@@ -521,7 +503,6 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             default_lr=1e-3,
             description="AdaBelief: Adam with the variance of the gradient around its "
             "average in the denominator (pytorch_optimizer.AdaBelief, pytorch-optimizer 4.1.0)",
-            init_state=_zeros_state(3),
             momentum_column=elementwise_references.ADABELIEF.beta1,
         ),
         OptimizerDef(
@@ -555,7 +536,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             default_lr=1e-3,
             description="LAMB: Adam steps scaled per parameter tensor by the trust ratio "
             "‖param‖ / ‖update‖ (pytorch_optimizer.Lamb, pytorch-optimizer 4.1.0)",
-            init_state=_layout_state(5),
+            start_state=_layout_state(5),
             momentum_column=per_tensor.LAMB.beta1,
         ),
         LBFGS,
@@ -576,7 +557,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             description="Schedule-Free AdamW: the gradient at an interpolation y of the "
             "average x and the Adam iterate z; the trajectory is x, the reference's eval-mode "
             "point, and its loss (schedulefree.AdamWScheduleFree, schedulefree 1.4.1)",
-            init_state=schedule_free.init_state(5),
+            start_state=schedule_free.init_state(5),
             momentum_column=None,
         ),
         OptimizerDef(
@@ -597,7 +578,7 @@ OPTIMIZERS: dict[str, OptimizerDef] = {
             description="Schedule-Free SGD: the gradient at an interpolation y of the average "
             "x and the SGD iterate z; the trajectory is x, the reference's eval-mode point, and "
             "its loss (schedulefree.SGDScheduleFree, schedulefree 1.4.1)",
-            init_state=schedule_free.init_state(4),
+            start_state=schedule_free.init_state(4),
             momentum_column=None,
         ),
         NEWTON,

@@ -45,6 +45,20 @@ class ScheduleDef:
 
 _GAMMA = ScheduleParam("gamma", "float", 0.1, minimum=0.0, exclusive_minimum=True,
                        description="multiplicative factor of each decay")
+
+
+def _momentum_cycle(base: float, top: float, top_description: str) -> tuple[ScheduleParam, ...]:
+    """cyclic's and onecycle's momentum parameters, with their defaults."""
+    return (ScheduleParam("cycle_momentum", "bool", True,
+                          description="cycle the optimizer's momentum (sgd, rmsprop) or beta1 "
+                          "(adam family) between max_momentum and base_momentum; overrides "
+                          "the optimizer's own value"),
+            ScheduleParam("base_momentum", "float", base, minimum=0.0,
+                          description="momentum at the lr peak"),
+            ScheduleParam("max_momentum", "float", top, minimum=0.0,
+                          description=top_description))
+
+
 _FORMULA = ("a formula in step (torch's last_epoch: 0 for the first update), e.g. "
             "\"0.95**step\"; the grammar of expression functions")
 _MEMBERS = ("the schedules, in order (any but plateau, onecycle, cyclic, sequential and "
@@ -140,14 +154,7 @@ SCHEDULES: dict[str, ScheduleDef] = {
                            "each cycle; exp_range: scaled by gamma**step"),
              ScheduleParam("gamma", "float", 1.0, minimum=0.0, exclusive_minimum=True,
                            description="exp_range's factor per step"),
-             ScheduleParam("cycle_momentum", "bool", True,
-                           description="cycle the optimizer's momentum (sgd, rmsprop) or "
-                           "beta1 (adam family) between max_momentum and base_momentum; "
-                           "overrides the optimizer's own value"),
-             ScheduleParam("base_momentum", "float", 0.8, minimum=0.0,
-                           description="momentum at the lr peak"),
-             ScheduleParam("max_momentum", "float", 0.9, minimum=0.0,
-                           description="momentum at the start of a cycle")),
+             *_momentum_cycle(0.8, 0.9, "momentum at the start of a cycle")),
         ),
         ScheduleDef(
             "onecycle",
@@ -170,14 +177,7 @@ SCHEDULES: dict[str, ScheduleDef] = {
              ScheduleParam("three_phase", "bool", False,
                            description="come back down to the initial lr before annealing "
                            "to the final lr"),
-             ScheduleParam("cycle_momentum", "bool", True,
-                           description="cycle the optimizer's momentum (sgd, rmsprop) or "
-                           "beta1 (adam family) between max_momentum and base_momentum; "
-                           "overrides the optimizer's own value"),
-             ScheduleParam("base_momentum", "float", 0.85, minimum=0.0,
-                           description="momentum at the lr peak"),
-             ScheduleParam("max_momentum", "float", 0.95, minimum=0.0,
-                           description="momentum at the start and the end")),
+             *_momentum_cycle(0.85, 0.95, "momentum at the start and the end")),
         ),
         ScheduleDef(
             "multiplicative",

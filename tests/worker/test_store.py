@@ -3,13 +3,16 @@ in-process against it: no Celery needed here."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import redis
+import redis.asyncio
 
 import engine
 from worker.settings import Settings
@@ -39,15 +42,27 @@ def test_a_new_job_is_queued_with_its_spec_and_timestamps(store: JobStore) -> No
     assert job["progress"] == {"step": 0, "total_steps": 300, "fraction": 0.0, "loss": None}
 
 
+def result_record(redis_url: str, store: JobStore, job_id: str,
+                  owner: str | None = None) -> dict:
+    """The API's read of a result's record, through an asyncio client of the same Redis."""
+    async def read() -> dict:
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            return await store.result_record(client, job_id, owner)
+    return asyncio.run(read())
+
+
 @pytest.mark.parametrize("reader", ["get", "cancel", "result_record"])
-def test_unknown_ids_and_other_owners_jobs_are_not_found(store: JobStore, reader: str) -> None:
+def test_unknown_ids_and_other_owners_jobs_are_not_found(store: JobStore, reader: str,
+                                                         redis_url: str) -> None:
     job_id = new_job(store, owner="alice")
+    read = partial(result_record, redis_url, store) if reader == "result_record" else getattr(store, reader)
     for job, owner in (("no-such-job", "alice"), (job_id, "bob")):
         with pytest.raises(JobNotFound):
-            getattr(store, reader)(job, owner)
+            read(job, owner)
 
 
-def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore) -> None:
+def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore,
+                                                            redis_url: str) -> None:
     job_id = new_job(store)
     settings = Settings()
     assert execute_job(store, job_id, settings)["status"] == "succeeded"
@@ -56,7 +71,7 @@ def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore) ->
     job = store.get(job_id)
     assert job["summary"]["final"]["loss"] == expected.final["loss"]
     assert job["attempts"] == 1 and job["progress"]["fraction"] == 1.0
-    layout = store.result_record(job_id)["layout"]
+    layout = result_record(redis_url, store, job_id)["layout"]
     fields = ("params", "loss", "grad_norm", "lr")
     rows = store.read_trajectory(job_id, layout, None, fields)
     for name, column in expected.trajectory.items():
@@ -66,7 +81,7 @@ def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore) ->
     assert set(thinned) == {"step", "loss"}
     np.testing.assert_array_equal(np.concatenate(thinned["loss"]), expected.trajectory["loss"][picks])
     # read with the record's head (all of this small result): the same rows, no other read
-    head = store.result_record(job_id)["head"]
+    head = result_record(redis_url, store, job_id)["head"]
     assert len(head) == layout["points"] * 8 * (2 + 4)
     for picked in (None, picks):
         from_head = store.read_trajectory(job_id, layout, picked, fields, head)
@@ -82,13 +97,13 @@ def test_the_job_runs_to_the_engine_result_and_is_idempotent(store: JobStore) ->
         store.read_trajectory(job_id, layout, None, fields)
 
 
-def test_cancelling_a_queued_job_means_it_never_runs(store: JobStore) -> None:
+def test_cancelling_a_queued_job_means_it_never_runs(store: JobStore, redis_url: str) -> None:
     job_id = new_job(store)
     assert store.cancel(job_id) == "cancelled_now"
     assert execute_job(store, job_id, Settings())["status"] == "cancelled"
     job = store.get(job_id)
     assert job["status"] == "cancelled" and job["started_at"] is None
-    assert store.result_record(job_id)["layout"] is None
+    assert result_record(redis_url, store, job_id)["layout"] is None
     assert store.cancel(job_id) == "cancelled"
 
 

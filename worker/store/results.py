@@ -13,10 +13,9 @@ docs/spec.md §9.4, is what it stores).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-import redis
 import redis.asyncio
 
 from engine import dumps, loads
@@ -60,15 +59,6 @@ def result_arguments(trajectory: dict[str, np.ndarray] | None,
     return data, dumps({**layout, "epoch_loss": epoch_loss})
 
 
-Pipeline = TypeVar("Pipeline", redis.client.Pipeline, redis.asyncio.client.Pipeline)
-
-
-def _read_record(pipe: Pipeline, job_id: str) -> Pipeline:
-    pipe.hmget(job_key(job_id), ["owner", "status", "summary", "error", "has_result", "layout"])
-    pipe.getrange(result_key(job_id), 0, HEAD_BYTES - 1)
-    return pipe
-
-
 def _result_record(replies: list[Any], job_id: str, owner: str | None) -> dict[str, Any]:
     raw, head = replies
     stored_owner, status, summary, error, has_result, layout = map(as_bytes, raw)
@@ -91,18 +81,17 @@ def held_in_head(layout: dict[str, Any], head: bytes) -> bool:
 class ResultReader(StoreBase):
     """Reading a finished job's result: its record's outline, whole columns, chosen rows."""
 
-    def result_record(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
-        """What ``GET /result`` needs of the job record, in one round trip: ``status``,
-        ``summary`` and ``error`` (parsed), ``layout`` (None when there is no result) and
-        ``head``, the first ``HEAD_BYTES`` of the rows (pass it to ``read_trajectory``)."""
-        pipe = self.redis.pipeline(transaction=False)  # reads only: a full Redis serves them
-        return _result_record(_read_record(pipe, job_id).execute(), job_id, owner)
-
-    async def result_record_async(self, client: redis.asyncio.Redis, job_id: str,
-                                  owner: str | None = None) -> dict[str, Any]:
-        """``result_record`` through an asyncio client (the API's event loop: no thread)."""
-        pipe = client.pipeline(transaction=False)
-        return _result_record(await _read_record(pipe, job_id).execute(), job_id, owner)
+    async def result_record(self, client: redis.asyncio.Redis, job_id: str,
+                            owner: str | None = None) -> dict[str, Any]:
+        """What ``GET /result`` needs of the job record, in one round trip through the API's
+        asyncio client (no thread): ``status``, ``summary`` and ``error`` (parsed), ``layout``
+        (None when there is no result) and ``head``, the first ``HEAD_BYTES`` of the rows
+        (pass it to ``read_trajectory``)."""
+        pipe = client.pipeline(transaction=False)  # reads only: a full Redis serves them
+        pipe.hmget(job_key(job_id), ["owner", "status", "summary", "error", "has_result",
+                                     "layout"])
+        pipe.getrange(result_key(job_id), 0, HEAD_BYTES - 1)
+        return _result_record(await pipe.execute(), job_id, owner)
 
     def read_trajectory(
         self, job_id: str, layout: dict[str, Any], indices: np.ndarray | None,
