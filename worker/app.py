@@ -21,6 +21,9 @@ HARD_LIMIT_GRACE_S = 30.0  # after the soft limit, time to save and report befor
 # An unacked message is a lease its live worker renews every second (worker.transport); one
 # not renewed this long lost its whole worker (SIGKILL, power loss) and is handed out again.
 LEASE_S = 20
+# Each look for expired leases holds a Redis lock for its few milliseconds; a worker killed
+# while holding it would stop every worker's look until it expires (kombu's default: 300 s).
+RESTORE_LOCK_S = 5
 VISIBILITY_MARGIN_S = 60.0  # other brokers (no leases): visibility = hard limit + this
 
 
@@ -95,6 +98,7 @@ def make_celery(settings: Settings) -> Celery:
         # every 10 × 10 s).
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": RESTORE_LOCK_S,
     }
     if leased:
         app.conf.broker_transport = "worker.transport:Transport"

@@ -222,8 +222,9 @@ def test_a_held_message_is_renewed_while_its_holder_lives_and_handed_out_when_it
         tmp_path: Path) -> None:
     """The lease behind the rescue above, at the transport (a Redis of its own, so no other
     worker restores anything): a consumer's poller renews the messages it holds, however old;
-    a message whose holder stopped renewing goes back to the queue for another consumer."""
-    from worker.app import LEASE_S, make_celery
+    a message whose holder stopped renewing goes back to the queue for another consumer, even
+    when the holder died holding the lock of a look for expired leases."""
+    from worker.app import LEASE_S, RESTORE_LOCK_S, make_celery
     from worker.settings import Settings
     from worker.transport import LeasingPoller
 
@@ -242,10 +243,23 @@ def test_a_held_message_is_renewed_while_its_holder_lives_and_handed_out_when_it
         assert time.time() - store.zscore("unacked_index", held.delivery_tag) < LEASE_S
         assert store.llen("leases") == 0
 
+        # The holder dies while it holds the lock of a look for expired leases (taken as
+        # kombu takes it): the other worker's looks find the message once the lock expires.
         store.zadd("unacked_index", {held.delivery_tag: time.time() - 10 * LEASE_S})
         elsewhere = other.SimpleQueue("leases")
-        elsewhere.channel.qos.restore_visible(num=10, interval=1)  # another worker's check
-        handed_out = elsewhere.get(timeout=10)
+        qos = elsewhere.channel.qos
+        assert store.lock(qos.unacked_mutex_key, timeout=qos.unacked_mutex_expire).acquire(
+            blocking=False)
+
+        def handed_out_elsewhere() -> Any:
+            qos.restore_visible(num=10, interval=1)  # the other worker's check, every second
+            try:
+                return elsewhere.get(timeout=0.5)
+            except elsewhere.Empty:
+                return None
+
+        handed_out = wait_for(handed_out_elsewhere, timeout=2 * RESTORE_LOCK_S,
+                              message="the message, once the dead holder's lock expired")
         assert handed_out.payload == {"job": 1}
         handed_out.ack()
     finally:
