@@ -5,6 +5,8 @@ Run it with ``descent serve`` (everything) or ``uvicorn --factory api.app:create
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis.asyncio
@@ -20,7 +22,7 @@ from api.quotas import Quotas
 from api.responses import JSONResponse
 from api.routes import catalog, datasets, health, jobs, samples, sweeps
 from api.waiting import JobEndWatcher
-from worker.app import make_celery
+from worker.app import freeze_start_up_objects, make_celery
 from worker.settings import Settings, get_settings
 from worker.store import JobStore
 
@@ -104,13 +106,19 @@ class BodySizeLimit:
                 await problem(413, message)(scope, receive, send)
 
 
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    freeze_start_up_objects()  # the server has started: what it holds now, it keeps
+    yield
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for these settings (default: the environment's)."""
     settings = settings or get_settings()
     app = FastAPI(
         title="descent", version="0.1.0", description=DESCRIPTION,
         default_response_class=JSONResponse, openapi_tags=TAGS,
-        generate_unique_id_function=operation_id,
+        generate_unique_id_function=operation_id, lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.store = JobStore.from_url(settings.redis_url, settings.job_ttl_s, retries=0)

@@ -21,7 +21,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from engine import SpecErrors, dumps, loads, resolve_spec, run_group, run_spec
-from worker.app import app
+from worker.app import app, freeze_start_up_objects
 from worker.datasets import stored_dataset_loader
 from worker.monitor import RunMonitor
 from worker.settings import Settings, get_settings
@@ -131,11 +131,13 @@ def run_job(job_id: str) -> dict[str, Any]:
 @worker_process_init.connect
 def _warm_up(**_: Any) -> None:
     """Load (or compile, the first time on this machine) the engine's kernels now, so the
-    first user's job does not wait for them."""
+    first user's job does not wait for them; then set the process's start-up objects aside
+    from the garbage collector."""
     try:
         run_spec({"function": "sphere", "max_steps": 3}, lambda progress: True)
     except Exception:  # warm-up is an optimisation only
         log.warning("engine warm-up failed", exc_info=True)
+    freeze_start_up_objects()
 
 
 # A job or sweep chunk whose whole worker died (SIGKILL, power loss) is handed out again by
