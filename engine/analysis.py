@@ -312,27 +312,30 @@ def stationary_points_of(objective: Objective, bounds=None, *, max_points: int =
     return points
 
 
-def nearest_stationary_point(objective: Objective, params: np.ndarray) -> dict | None:
-    """The known or found stationary point nearest ``params`` (Euclidean), as SPEC §8 has it:
-    ``{"params", "value", "kind", "distance"}``; None when none is known or found, or when
-    ``params`` is not finite (a diverged run)."""
-    point = np.asarray(params, dtype=np.float64).ravel()
-    if not np.all(np.isfinite(point)):
-        return None
-    candidates = stationary_points_of(objective)
+def nearest_stationary_points(objective: Objective, params: np.ndarray) -> list[dict | None]:
+    """For each row of ``params`` (runs × dims), the known or found stationary point nearest
+    it (Euclidean), as SPEC §8 has it: ``{"params", "value", "kind", "distance"}``; None when
+    none is known or found, or for a row that is not finite (a diverged run)."""
+    points = np.asarray(params, dtype=np.float64).reshape(len(params), -1)
+    nearest: list[dict | None] = [None] * len(points)
+    finite = np.flatnonzero(np.all(np.isfinite(points), axis=1))
+    candidates = stationary_points_of(objective) if len(finite) else ()
     if not candidates:
-        return None
+        return nearest
     locations = np.array([candidate.params for candidate in candidates], dtype=np.float64)
-    if locations.shape[1] != point.size:
-        return None
-    distances = np.linalg.norm(locations - point, axis=1)
-    best = int(np.argmin(distances))
-    return {**candidates[best].to_dict(), "distance": float(distances[best])}
+    if locations.shape[1] != points.shape[1]:
+        return nearest
+    distances = np.linalg.norm(points[finite, None, :] - locations[None, :, :], axis=2)
+    best = np.argmin(distances, axis=1)
+    found = [candidate.to_dict() for candidate in candidates]
+    for position, (row, k) in enumerate(zip(finite.tolist(), best.tolist())):
+        nearest[row] = {**found[k], "distance": float(distances[position, k])}
+    return nearest
 
 
 __all__ = [
     "classify_hessian",
     "find_stationary_points",
-    "nearest_stationary_point",
+    "nearest_stationary_points",
     "stationary_points_of",
 ]

@@ -28,6 +28,7 @@ from engine.budgets import (
 )
 from engine.data import _DEFAULT_FEATURES as DEFAULT_FEATURES
 from engine.errors import SpecError, SpecErrors
+from engine.jsonio import canonical, loads
 from engine.objectives.base import Objective
 from engine.objectives.catalogue import CATALOGUE, build_catalogue_objective
 from engine.objectives.datasets import (
@@ -142,16 +143,16 @@ def _check(errors: list[SpecError], action: Callable[[], Any]) -> Any:
 
 
 @lru_cache(maxsize=256)
-def _analytic_objective(function_json: str, params_json: str) -> Objective:
+def _analytic_objective(function_json: bytes, params_json: bytes) -> Objective:
     """Catalogue and formula objectives depend only on their definition: build each once per
     process (a sweep of 1,000 runs of one function builds it once, and its runs share the one
     object, which ``group_key`` needs)."""
-    function = json.loads(function_json)
+    function = loads(function_json)
     if isinstance(function, dict):
         return build_expression_objective(
             function["expression"], function["variables"], function.get("bounds")
         )
-    return build_catalogue_objective(function, json.loads(params_json))
+    return build_catalogue_objective(function, loads(params_json))
 
 
 def _formula_instead_of_name(function: str) -> SpecError | None:
@@ -183,14 +184,14 @@ def _build_objective(spec: JobSpec, load_dataset: DatasetLoader | None,
         definition = function.model_dump(mode="json", exclude_none=True)
         if function.variables is None:  # taken from the formula (docs/spec.md §3.2)
             definition["variables"] = formula_variables(function.expression)
-        return _analytic_objective(json.dumps(definition, sort_keys=True), "{}")
+        return _analytic_objective(canonical(definition), b"{}")
     if function in DATASET_MODELS:
         X, y = _load_data(spec, load_dataset, limits)
         return build_dataset_objective(function, spec.function_params, X, y)
     instead = _formula_instead_of_name(function)
     if instead is not None:
         raise instead
-    return _analytic_objective(json.dumps(function), json.dumps(spec.function_params, sort_keys=True))
+    return _analytic_objective(canonical(function), canonical(spec.function_params))
 
 
 def _load_data(spec: JobSpec, load_dataset: DatasetLoader | None,
@@ -249,18 +250,17 @@ def init_length_message(given: int, objective: Objective) -> str:
 
 def _default_init(spec: JobSpec, objective: Objective) -> np.ndarray:
     """The function's standard start, else a draw from the run's seeded generator."""
-    rng = np.random.default_rng(spec.seed)
     if objective.n_samples:
         n_features = objective.data.shape[1] - 1
         return np.asarray(
-            default_init(str(spec.function), n_features, spec.function_params, rng,
-                         y=objective.data[:, -1]),
+            default_init(str(spec.function), n_features, spec.function_params,
+                         np.random.default_rng(spec.seed), y=objective.data[:, -1]),
             dtype=float,
         )
     if objective.start is not None:
         return np.asarray(objective.start, dtype=float)
     bounds = np.asarray(objective.bounds or [(-5.0, 5.0)] * objective.dims, dtype=float)
-    return rng.uniform(bounds[:, 0], bounds[:, 1])
+    return np.random.default_rng(spec.seed).uniform(bounds[:, 0], bounds[:, 1])
 
 
 def later_stage_errors(body: Any, named: set[str]) -> list[SpecError]:
@@ -276,7 +276,7 @@ def later_stage_errors(body: Any, named: set[str]) -> list[SpecError]:
             and not {"function", "function_params"} & named):
         params = body.get("function_params") or {}
         objective = _check(errors, lambda: _analytic_objective(
-            json.dumps(function), json.dumps(params, sort_keys=True)))
+            canonical(function), canonical(params)))
         init = body.get("init")
         if objective is not None and "init" not in named and isinstance(init, list) \
                 and len(init) != objective.dims:

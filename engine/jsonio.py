@@ -24,5 +24,11 @@ def dumps(document: Any) -> bytes:
     return orjson.dumps(document, default=_default, option=_OPTIONS)
 
 
+def canonical(value: Any) -> bytes:
+    """One text for equal JSON-like values (keys sorted; anything else by its repr): a key for
+    caches and groups."""
+    return orjson.dumps(value, default=repr, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
 def loads(data: bytes | str) -> Any:
     return orjson.loads(data)

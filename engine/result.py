@@ -13,21 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.analysis import nearest_stationary_point
-from engine.objectives.base import Objective
-
 STOP_REASONS = ("running", "max_steps", "max_epochs", "grad_tol", "target_loss", "diverged", "cancelled",
                 "pruned")
 TRAJECTORY_FIELDS = ("params", "loss", "grad_norm", "lr")
-
-
-def _appended(records: np.ndarray, last: Any) -> np.ndarray:
-    """``records`` and one more row, ``last`` (``np.append`` and ``np.vstack`` cost several
-    times more, which a sweep pays for every run)."""
-    out = np.empty((len(records) + 1, *records.shape[1:]), dtype=records.dtype)
-    out[:-1] = records
-    out[-1] = last
-    return out
 
 
 @dataclass
@@ -43,60 +31,6 @@ class RunResult:
     nearest_stationary_point: dict[str, Any] | None
     elapsed_s: float
     spec: dict[str, Any]
-
-    @classmethod
-    def from_records(
-        cls,
-        *,
-        stop_code: int,
-        steps: int,
-        epochs: float | None,
-        record_step: np.ndarray,
-        record_params: np.ndarray,
-        record_loss: np.ndarray,
-        record_grad_norm: np.ndarray,
-        record_lr: np.ndarray,
-        final_params: np.ndarray,
-        final_loss: float,
-        final_grad_norm: float,
-        final_lr: float,
-        epoch_loss: np.ndarray | None,
-        elapsed_s: float,
-        objective: Objective,
-        spec: dict[str, Any],
-        reported_state: dict[str, Any] | None = None,
-        function_evaluations: int | None = None,
-    ) -> RunResult:
-        """Assemble from the loop's record arrays: the grid points before the stop, then the
-        final point (always kept, SPEC.md §8). ``reported_state``: what the optimizer reports
-        beside the final point (ASGD's ``averaged_params``; None where it is not known).
-        ``function_evaluations``: the objective evaluations the updates made (one per step,
-        more for L-BFGS; default: ``steps``)."""
-        trajectory = {
-            "step": _appended(record_step, steps),
-            "params": _appended(record_params, final_params),
-            "loss": _appended(record_loss, final_loss),
-            "grad_norm": _appended(record_grad_norm, final_grad_norm),
-            "lr": _appended(record_lr, final_lr),
-        }
-        return cls(
-            stop_reason=STOP_REASONS[stop_code],
-            steps=steps,
-            epochs=epochs,
-            trajectory=trajectory,
-            final={
-                "params": final_params.copy(),
-                "loss": final_loss,
-                "grad_norm": final_grad_norm,
-                "function_evaluations": steps if function_evaluations is None
-                else function_evaluations,
-                **(reported_state or {}),
-            },
-            epoch_loss=None if epoch_loss is None else epoch_loss.copy(),
-            nearest_stationary_point=nearest_stationary_point(objective, final_params),
-            elapsed_s=elapsed_s,
-            spec=spec,
-        )
 
     def summary(self) -> dict[str, Any]:
         """The small part (no trajectory): what job documents and sweep tables show."""

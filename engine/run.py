@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.analysis import nearest_stationary_points
 from engine.build import DEFAULT_LIMITS, DatasetLoader, Limits, PreparedRun, resolve_spec
 from engine.kernels import native, no_closure, no_hessian, no_update
 from engine.loop import (
@@ -41,7 +42,7 @@ from engine.loop import (
     run_segment,
 )
 from engine.optimizers.layout import parameter_layout
-from engine.result import RunResult
+from engine.result import STOP_REASONS, RunResult
 from engine.schedules import (
     learning_rate_table,
     momentum_table,
@@ -134,6 +135,15 @@ RUN_AXIS_ARRAYS = {
 # into uninitialised arrays (rows past RECORD_INDEX are written before anything reads them):
 # copying or zeroing the unwritten rows took a third of a halving sweep over 81 rates.
 RECORD_ARRAYS = ("record_params", "record_loss", "record_grad_norm", "record_lr")
+
+
+def _with_final(records: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Per run (the second axis of ``records``, grid points first), its records then its
+    ``last`` value: shape (runs, points + 1, …)."""
+    out = np.empty((len(last), len(records) + 1, *records.shape[2:]), dtype=records.dtype)
+    out[:, :-1] = records.swapaxes(0, 1)
+    out[:, -1] = last
+    return out
 
 
 class GroupLoop:
@@ -358,6 +368,30 @@ class GroupLoop:
         end_code = CANCELLED if cancelled else (MAX_EPOCHS if self.epoch_limited else MAX_STEPS)
         return self._close(np.arange(self.R), end_code) if self.R else []
 
+    def _trajectories(self, rows: np.ndarray, final_loss: np.ndarray,
+                      final_grad_norm: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """Each of ``rows``' trajectory: its grid points before its stop, then its final point
+        (always kept, SPEC.md §8). Runs stopped after as many grid points are copied out
+        together, one copy a column (a sweep's runs mostly stop together)."""
+        records = int(self.counters[RECORD_INDEX])
+        stops = self.stop_step[rows]
+        kept = np.searchsorted(self.record_step[:records], stops, side="left")
+        trajectories: list[dict[str, np.ndarray]] = [{} for _ in rows]
+        for count in np.unique(kept).tolist():
+            same = np.flatnonzero(kept == count)
+            block = rows[same]
+            columns = {
+                "step": _with_final(self.record_step[:count, None], stops[same]),
+                "params": _with_final(self.record_params[:count, block], self.final_params[block]),
+                "loss": _with_final(self.record_loss[:count, block], final_loss[same]),
+                "grad_norm": _with_final(self.record_grad_norm[:count, block],
+                                         final_grad_norm[same]),
+                "lr": _with_final(self.record_lr[:count, block], self.final_lr[block]),
+            }
+            for j, position in enumerate(same.tolist()):
+                trajectories[position] = {name: column[j] for name, column in columns.items()}
+        return trajectories
+
     def _close(self, rows: np.ndarray, end_code: int) -> list[RunResult]:
         """Stop the active runs among ``rows`` with ``end_code`` at the current step, then
         assemble the results of all ``rows``."""
@@ -380,7 +414,8 @@ class GroupLoop:
             is_ending = np.isin(rows, ending)
             self.epoch_loss[epochs_done - 1, ending] = final_loss[is_ending]
         elapsed = time.perf_counter() - self.started
-        records = int(self.counters[RECORD_INDEX])
+        trajectories = self._trajectories(rows, final_loss, final_grad_norm)
+        nearest = nearest_stationary_points(self.objective, self.final_params[rows])
         results = []
         for position, r in enumerate(rows):
             # the optimizer's reported state (ASGD's average) is the run's own only if it
@@ -392,32 +427,27 @@ class GroupLoop:
             reported_state |= {name: report(self.state[:, r], int(self.stop_step[r])) if own
                                else None for name, report in optimizer.reports}
             stop = int(self.stop_step[r])
-            kept = int(np.searchsorted(self.record_step[:records], stop, side="left"))
             run_epochs = None
             epoch_loss = None
             if self.n_samples:
                 run_epochs = stop / self.steps_per_epoch
-                epoch_loss = self.epoch_loss[: stop // self.steps_per_epoch, r]
-            results.append(
-                RunResult.from_records(
-                    stop_code=int(self.stop_code[r]),
-                    steps=stop,
-                    epochs=run_epochs,
-                    record_step=self.record_step[:kept],
-                    record_params=self.record_params[:kept, r, :],
-                    record_loss=self.record_loss[:kept, r],
-                    record_grad_norm=self.record_grad_norm[:kept, r],
-                    record_lr=self.record_lr[:kept, r],
-                    final_params=self.final_params[r],
-                    final_loss=float(final_loss[position]),
-                    final_grad_norm=float(final_grad_norm[position]),
-                    final_lr=float(self.final_lr[r]),
-                    epoch_loss=epoch_loss,
-                    elapsed_s=elapsed,
-                    objective=self.objective,
-                    spec=self.runs[r].spec,
-                    reported_state=reported_state,
-                    function_evaluations=stop + int(self.final_evaluations[r]),
-                )
-            )
+                epoch_loss = self.epoch_loss[: stop // self.steps_per_epoch, r].copy()
+            results.append(RunResult(
+                stop_reason=STOP_REASONS[int(self.stop_code[r])],
+                steps=stop,
+                epochs=run_epochs,
+                trajectory=trajectories[position],
+                final={
+                    "params": self.final_params[r].copy(),
+                    "loss": float(final_loss[position]),
+                    "grad_norm": float(final_grad_norm[position]),
+                    # the objective evaluations the updates made (more than steps for L-BFGS)
+                    "function_evaluations": stop + int(self.final_evaluations[r]),
+                    **reported_state,
+                },
+                epoch_loss=epoch_loss,
+                nearest_stationary_point=nearest[position],
+                elapsed_s=elapsed,
+                spec=self.runs[r].spec,
+            ))
         return results

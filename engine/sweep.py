@@ -19,7 +19,6 @@ runs that rank low are pruned between segments.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from engine.budgets import check_sweep_budget
 from engine.build import DatasetLoader, Limits, PreparedRun, parse_spec, resolve_spec
 from engine.errors import SpecError, SpecErrors
 from engine.halving import HalvingSearch, parse_search, run_halving, search_errors, search_summary
+from engine.jsonio import canonical
 from engine.result import RunResult, shrink_trajectory
 from engine.run import Progress, group_key, run_group
 from engine.spec import JobSpec
@@ -217,7 +217,7 @@ def _max_steps_field(body: dict[str, Any], runs: Sequence[SweepRunSpec]) -> str:
     return f"runs[{differing[0].index}].max_steps" if differing else "base.max_steps"
 
 
-def _objective_key(spec: dict[str, Any]) -> str:
+def _objective_key(spec: dict[str, Any]) -> bytes:
     """Runs with equal keys can share one Objective: same function, parameters and data.
     Inline data is keyed by identity (runs copied from one base share the very same lists), so
     a large dataset is never serialised to compare it."""
@@ -226,8 +226,7 @@ def _objective_key(spec: dict[str, Any]) -> str:
         data_key: Any = ("inline", id(data))
     else:
         data_key = data
-    return json.dumps([spec.get("function"), spec.get("function_params") or {}, data_key],
-                      sort_keys=True, default=repr)
+    return canonical([spec.get("function"), spec.get("function_params") or {}, data_key])
 
 
 def _caching_loader(load_dataset: DatasetLoader | None) -> DatasetLoader | None:
@@ -263,7 +262,7 @@ def prepare_sweep(
     errors: list[SpecError] = []
     seen: set[tuple[str, str]] = set()
     prepared: list[PreparedRun] = []
-    objectives: dict[str, Any] = {}
+    objectives: dict[bytes, Any] = {}
     for run in chosen:
         try:
             resolved = resolve_spec(run.spec, limits=limits, load_dataset=loader)
@@ -303,9 +302,9 @@ def prepare_sweep(
 def best_by_groups(overrides: Sequence[dict[str, Any]], best_by: Sequence[str]) -> list[list[int]]:
     """Positions of the runs sharing their ``best_by`` values, groups in order of first
     appearance (all runs in one group without ``best_by``)."""
-    groups: dict[str, list[int]] = {}
+    groups: dict[bytes, list[int]] = {}
     for position, changes in enumerate(overrides):
-        label = json.dumps({name: changes.get(name) for name in best_by}, sort_keys=True)
+        label = canonical({name: changes.get(name) for name in best_by})
         groups.setdefault(label, []).append(position)
     return list(groups.values())
 
@@ -435,11 +434,11 @@ def best_per_group(entries: Sequence[dict[str, Any]], best_by: Sequence[str],
     in the order the groups first appear: ``{"key", "run", "learning_rate", "final_loss"}``.
     Diverged runs, pruned runs (a halving search stopped them short) and runs without a result
     are never best: a group of only those has ``run`` None."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    keys: dict[str, dict[str, Any]] = {}
+    groups: dict[bytes, list[dict[str, Any]]] = {}
+    keys: dict[bytes, dict[str, Any]] = {}
     for entry in entries:
         key = {name: entry["overrides"].get(name) for name in best_by}
-        label = json.dumps(key, sort_keys=True)
+        label = canonical(key)
         keys.setdefault(label, key)
         groups.setdefault(label, []).append(entry)
     best = []

@@ -30,7 +30,7 @@ from redis.typing import EncodableT, FieldT
 
 from engine import SpecError, SpecErrors, dumps, loads
 from engine.sweep import expand_sweep, run_entry, sweep_result
-from worker.store import PREFIX, dataset_users_key, now_iso, row_dtype
+from worker.store import PIECE_BYTES, PREFIX, dataset_users_key, now_iso, row_dtype
 from worker.store.keys import SEQUENCE_KEY, as_bytes
 
 # The parts of a sweep besides its record, deleted with it.
@@ -313,16 +313,26 @@ class SweepStore:
 
     def save_runs(self, sweep_id: str, entries: dict[int, dict[str, Any]],
                   trajectories: dict[int, bytes]) -> None:
-        """Each run's entry and trajectory under its own field (overwritten on redelivery)."""
+        """Each run's entry and trajectory under its own field (overwritten on redelivery); the
+        trajectories in commands of about ``PIECE_BYTES`` each (one command of a chunk's
+        24 MB costs several times more to pack and to append to Redis's file)."""
         if not entries:
             return
         pipe = self.redis.pipeline(transaction=False)
         runs: dict[FieldT, EncodableT] = {str(i): dumps(e) for i, e in entries.items()}
         pipe.hset(self.key(sweep_id, "sweep_runs"), mapping=runs)
         pipe.expire(self.key(sweep_id, "sweep_runs"), self.ttl_s)
+        piece: dict[FieldT, EncodableT] = {}
+        size = 0
+        for index, rows in trajectories.items():
+            piece[str(index)] = rows
+            size += len(rows)
+            if size >= PIECE_BYTES:
+                pipe.hset(self.key(sweep_id, "sweep_traj"), mapping=piece)
+                piece, size = {}, 0
+        if piece:
+            pipe.hset(self.key(sweep_id, "sweep_traj"), mapping=piece)
         if trajectories:
-            rows: dict[FieldT, EncodableT] = {str(i): t for i, t in trajectories.items()}
-            pipe.hset(self.key(sweep_id, "sweep_traj"), mapping=rows)
             pipe.expire(self.key(sweep_id, "sweep_traj"), self.ttl_s)
         pipe.execute()
 

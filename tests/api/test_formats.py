@@ -145,7 +145,7 @@ def test_a_sweep_result_is_a_table_of_runs_or_of_their_points(http: Any) -> None
 
 
 def test_a_result_of_many_pieces_is_streamed_with_the_same_numbers(http: Any) -> None:
-    """A result longer than one read of the store (``READ_CHUNK_BYTES``) is sent as it is
+    """A result longer than one read of the store (``PIECE_BYTES``) is sent as it is
     written, chunked: in JSON the same document the engine gives, in Arrow one record batch a
     piece, every number bit for bit."""
     spec = {"function": "rosenbrock", "optimizer": "sgd", "learning_rate": 1e-4,

@@ -10,7 +10,7 @@ import pytest
 from engine.analysis import (
     classify_hessian,
     find_stationary_points,
-    nearest_stationary_point,
+    nearest_stationary_points,
     stationary_points_of,
 )
 from engine.objectives.base import Objective, StationaryPoint
@@ -130,13 +130,16 @@ def test_max_points_caps_the_list_keeping_the_best():
 
 def test_nearest_stationary_point_of_an_expression():
     objective = build_expression_objective(HIMMELBLAU, XY)
-    nearest = nearest_stationary_point(objective, np.array([2.9, 2.1]))
+    nearest, diverged, other = nearest_stationary_points(
+        objective, np.array([[2.9, 2.1], [np.nan, 1.0], [-2.9, 3.2]]))
     assert nearest is not None
     assert nearest["kind"] == "global"
     np.testing.assert_allclose(nearest["params"], [3.0, 2.0], atol=1e-12)
     assert nearest["distance"] == pytest.approx(np.hypot(0.1, 0.1), rel=1e-9)
     assert set(nearest) == {"params", "value", "kind", "distance"}
-    assert nearest_stationary_point(objective, np.array([np.nan, 1.0])) is None
+    assert diverged is None  # a run that is not finite has no nearest point
+    assert other is not None
+    np.testing.assert_allclose(other["params"], [-2.805118, 3.131313], atol=1e-6)
     # found once, then cached
     assert stationary_points_of(objective) is stationary_points_of(objective)
 
@@ -154,11 +157,12 @@ def test_catalogue_objectives_use_their_known_points():
     known = (StationaryPoint((0.0, 0.0), 0.0, "global"),)
     objective = _objective_with(known)
     assert stationary_points_of(objective) == known
-    nearest = nearest_stationary_point(objective, np.array([3.0, 4.0]))
-    assert nearest == {"params": [0.0, 0.0], "value": 0.0, "kind": "global", "distance": 5.0}
+    assert nearest_stationary_points(objective, np.array([[3.0, 4.0], [0.0, -1.0]])) == [
+        {"params": [0.0, 0.0], "value": 0.0, "kind": "global", "distance": 5.0},
+        {"params": [0.0, 0.0], "value": 0.0, "kind": "global", "distance": 1.0}]
 
 
 def test_other_objectives_without_known_points_have_none():
     objective = _objective_with(())
     assert stationary_points_of(objective) == ()
-    assert nearest_stationary_point(objective, np.array([1.0, 1.0])) is None
+    assert nearest_stationary_points(objective, np.array([[1.0, 1.0]])) == [None]

@@ -25,10 +25,10 @@ from worker.store.keys import (
     owner_of,
 )
 from worker.store.metrics import RUNTIME_BUCKETS
-from worker.store.results import GATHER_LIMIT, pack_trajectory, row_dtype
+from worker.store.results import GATHER_LIMIT, PIECE_BYTES, pack_trajectory, row_dtype
 
 __all__ = [
-    "ACTIVE", "ANONYMOUS", "DEFAULT_TTL_S", "FINISHED", "GATHER_LIMIT", "PREFIX",
+    "ACTIVE", "ANONYMOUS", "DEFAULT_TTL_S", "FINISHED", "GATHER_LIMIT", "PIECE_BYTES", "PREFIX",
     "RUNTIME_BUCKETS", "STATUSES", "IdempotencyConflict", "JobNotFound", "JobStore", "Progress",
     "dataset_users_key", "finished_channel", "now_iso", "owner_of", "pack_trajectory",
     "row_dtype",

@@ -23,9 +23,11 @@ from worker.store.keys import JobNotFound, as_bytes, job_key, result_key
 from worker.store.scripts import StoreBase
 
 GATHER_LIMIT = 20_000  # above this many rows, fetch the whole result and slice it locally
-# The whole result is read in pieces of this size: redis-py parses one 48 MB reply ~4× slower
-# than 48 replies of 1 MB (its buffer grows by copying), 105 ms against 24 ms here.
-READ_CHUNK_BYTES = 1 << 20
+# Large values go to and from Redis in pieces of about this size: redis-py parses one 48 MB
+# reply ~4× slower than 48 replies of 1 MB (its buffer grows by copying), 105 ms against 24 ms
+# here; hiredis packs one 24 MB command ~8× slower than 24 of 1 MB (45 against 6 ms), and
+# Redis appends a large command to its append-only file slower too.
+PIECE_BYTES = 1 << 20
 # ``result_record`` reads this much of the rows with the record, in the same round trip: all
 # of a small result (1,365 2-D points), and little to spare for a large one.
 HEAD_BYTES = 1 << 16
@@ -99,7 +101,7 @@ class ResultReader(StoreBase):
     ) -> dict[str, list[np.ndarray]]:
         """The columns ``step`` and ``fields`` of the stored trajectory at ``indices`` (all when
         None), each as a list of pieces: views into the rows as they were read (a whole result
-        ``READ_CHUNK_BYTES`` at a time, never copied into one buffer). A ``head`` (from
+        ``PIECE_BYTES`` at a time, never copied into one buffer). A ``head`` (from
         ``result_record``) that holds every row is all that is read."""
         dtype = row_dtype(int(layout["dims"]))
         key = result_key(job_id)
@@ -117,10 +119,10 @@ class ResultReader(StoreBase):
 
     def _read_rows(self, key: str, points: int, dtype: np.dtype, job_id: str
                    ) -> list[np.ndarray]:
-        """The ``points`` stored rows of ``key``, read ``READ_CHUNK_BYTES`` (whole rows) at a
+        """The ``points`` stored rows of ``key``, read ``PIECE_BYTES`` (whole rows) at a
         time, each piece as it came (at least one, maybe empty); ``JobNotFound`` when the key
         is gone or shorter (deleted while being read)."""
-        per_read = max(1, READ_CHUNK_BYTES // dtype.itemsize)
+        per_read = max(1, PIECE_BYTES // dtype.itemsize)
         pieces = []
         for first in range(0, points, per_read):
             count = min(per_read, points - first)
